@@ -1,0 +1,3 @@
+from .groupvit import GroupViTImageEncoder, GroupViTVisionOutput
+
+__all__ = ["GroupViTImageEncoder", "GroupViTVisionOutput"]

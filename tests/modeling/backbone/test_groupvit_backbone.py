@@ -1,0 +1,76 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from groupvit_d2.modeling.backbone import GroupViTImageEncoder
+from groupvit_d2.modeling.layers.patch_embed import resize_pos_embed
+
+TINY = dict(img_size=64, patch_size=16, embed_dim=24, depths=(1, 1, 1), num_heads=(2, 2, 2),
+            num_group_tokens=(8, 4, 0), num_output_groups=(8, 2), drop_path_rate=0.0)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    torch.manual_seed(0)
+    return GroupViTImageEncoder(**TINY, out_features=("stage1", "grouped")).eval()
+
+
+def test_shapes_and_assignments(encoder):
+    out = encoder.encode(torch.randn(2, 3, 64, 96))
+    assert out.grid == (4, 6)
+    assert out.tokens.shape == (2, 2, 24) and out.pooled.shape == (2, 24)
+    assert [a.shape for a in out.soft_assignments] == [(2, 8, 24), (2, 2, 8)]
+    for soft, hard in zip(out.soft_assignments, out.hard_assignments):
+        assert torch.allclose(soft.sum(1), torch.ones_like(soft[:, 0]), atol=1e-5)
+        assert torch.equal(hard.argmax(1), soft.argmax(1))
+    p2g = out.patch_to_group()
+    assert torch.allclose(p2g, out.soft_assignments[0].transpose(1, 2) @ out.soft_assignments[1].transpose(1, 2))
+    assert torch.allclose(p2g.sum(-1), torch.ones(2, 24), atol=1e-5)
+
+
+def test_detectron2_backbone_interface(encoder):
+    feats = encoder(torch.randn(1, 3, 64, 64))
+    shapes = encoder.output_shape()
+    assert set(feats) == {"stage1", "grouped"}
+    for name, f in feats.items():
+        assert f.shape == (1, shapes[name].channels, 4, 4) and shapes[name].stride == 16
+
+
+def test_1stage_variant():
+    m = GroupViTImageEncoder(img_size=64, embed_dim=24, depths=(1, 1), num_heads=(2, 2),
+                             num_group_tokens=(8, 0), num_output_groups=(2,)).eval()
+    out = m.encode(torch.randn(1, 3, 64, 64))
+    assert out.tokens.shape == (1, 2, 24) and len(out.soft_assignments) == 1
+
+
+def test_position_embedding_is_interpolated_bicubically():
+    pos = torch.randn(1, 16, 5)
+    assert resize_pos_embed(pos, (4, 4)) is pos
+    resized = resize_pos_embed(pos, (6, 8))
+    expected = F.interpolate(pos.reshape(1, 4, 4, 5).permute(0, 3, 1, 2), size=(6, 8), mode="bicubic",
+                             align_corners=False).permute(0, 2, 3, 1).reshape(1, 48, 5)
+    assert torch.allclose(resized, expected)
+
+
+def test_bad_inputs_have_clear_errors(encoder):
+    with pytest.raises(ValueError, match="not divisible by the patch size 16"):
+        encoder.encode(torch.randn(1, 3, 64, 70))
+    with pytest.raises(ValueError, match="3-channel"):
+        encoder.encode(torch.randn(1, 4, 64, 64))
+    with pytest.raises(ValueError, match="3-channel"):
+        encoder.encode(torch.randn(1, 1, 64, 64))
+    with pytest.raises(ValueError, match="num_output_groups"):
+        GroupViTImageEncoder(depths=(1, 1, 1), num_heads=(2, 2, 2), num_group_tokens=(8, 4, 0), num_output_groups=(8,))
+
+
+def test_gradient_checkpointing_matches():
+    torch.manual_seed(0)
+    a = GroupViTImageEncoder(**TINY, gumbel=False)
+    b = GroupViTImageEncoder(**TINY, gumbel=False, gradient_checkpointing=True)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    ya, yb = a.encode(x).pooled, b.encode(x).pooled
+    assert torch.allclose(ya, yb, atol=1e-6)
+    ya.sum().backward()
+    yb.sum().backward()
+    assert torch.allclose(a.pos_embed.grad, b.pos_embed.grad, atol=1e-6)

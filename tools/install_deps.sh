@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what groupvit_d2 needs into the active Python, leaving alone what is already usable.
+# torch/torchvision: a pair that imports together is kept; otherwise 2.14.1/0.29.1 are installed
+# (torch 2.13.0 has no torchvision build that runs without CUDA libraries).
+# Detectron2: installed only where `import detectron2` fails, so a user's own build is never replaced.
+set -euo pipefail
+PY=${PYTHON:-python3}
+PIP="$PY -m pip install --disable-pip-version-check -q"
+
+if ! $PY -c "import torch, torchvision" >/dev/null 2>&1; then
+  echo "[install] torch 2.14.1 + torchvision 0.29.1"
+  $PIP torch==2.14.1 torchvision==0.29.1
+fi
+
+# Detectron2's SemSegEvaluator needs numpy<2; opencv 4.10 is the last to accept numpy 1.x.
+$PIP "numpy<2" "opencv-python-headless<4.11" open_clip_torch webdataset nltk ftfy pycocotools \
+  fvcore iopath timm scipy pillow matplotlib tensorboard "transformers>=4.30" pytest
+
+if ! $PY -c "import detectron2" >/dev/null 2>&1; then
+  echo "[install] Detectron2 (sal-detectron2 0.7.2 wheel, pure-Python part)"
+  tmp=$(mktemp -d)
+  $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.10 -d "$tmp" sal-detectron2==0.7.2
+  # The wheel is tagged cp310 but its Python sources run on any 3.x; its _C extension is not
+  # needed for semantic segmentation and Detectron2 v0.7 guards that import.
+  whl=$(ls "$tmp"/sal_detectron2-0.7.2-*.whl)
+  mv "$whl" "$tmp/sal_detectron2-0.7.2-py3-none-any.whl"
+  $PY -m pip install --disable-pip-version-check -q --no-deps "$tmp/sal_detectron2-0.7.2-py3-none-any.whl"
+  # Its runtime requirements, minus the ones above.
+  $PIP "pycocotools>=2.0.2" termcolor yacs tabulate cloudpickle "hydra-core>=1.1" "omegaconf>=2.1" \
+    black packaging
+  rm -rf "$tmp"
+fi
+
+$PY -m pip install --disable-pip-version-check -q --no-deps -e "$(dirname "$0")/.."
