@@ -1,0 +1,73 @@
+"""PASCAL VOC 2012 val (1449 images) for zero-shot semantic segmentation.
+
+Class names follow the official GroupViT evaluation (NVlabs/GroupViT,
+segmentation/datasets/pascal_voc.py): the VOC classes with "table", "plant" and "monitor" in place
+of "diningtable", "pottedplant" and "tvmonitor". The official class list gives no synonyms.
+
+- voc21_val: background at 0 plus the 20 classes; the model predicts background by thresholding
+  (0.95, segmentation/configs/_base_/datasets/pascal_voc12.py).
+- voc20_val: the 20 classes only; background pixels are ignored.
+
+Labels are written by `python datasets/prepare_voc.py`.
+"""
+
+import os
+
+from .sem_seg_catalog import register_sem_seg
+
+__all__ = ["VOC_CLASSES", "VOC_DIR", "VOC_LABEL_DIRS", "register_all_voc"]
+
+VOC_CLASSES = (
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "table",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "plant",
+    "sheep",
+    "sofa",
+    "train",
+    "monitor",
+)
+
+VOC_DIR = os.path.join("VOCdevkit", "VOC2012")
+# Prepared label folders, relative to VOC_DIR.
+VOC_LABEL_DIRS = {
+    "voc21_val": os.path.join("annotations_detectron2", "voc21_val"),
+    "voc20_val": os.path.join("annotations_detectron2", "voc20_val"),
+}
+_PREPARE_COMMAND = "python datasets/prepare_voc.py"
+
+
+def register_all_voc(root, prefix=""):
+    """Register voc21_val and voc20_val (each name preceded by `prefix`) under `root`."""
+    voc_root = os.path.join(root, VOC_DIR)
+    image_root = os.path.join(voc_root, "JPEGImages")
+    register_sem_seg(
+        prefix + "voc21_val",
+        image_root,
+        os.path.join(voc_root, VOC_LABEL_DIRS["voc21_val"]),
+        _PREPARE_COMMAND,
+        stuff_classes=("background",) + VOC_CLASSES,
+        ignore_label=255,
+        background_threshold=0.95,
+    )
+    register_sem_seg(
+        prefix + "voc20_val",
+        image_root,
+        os.path.join(voc_root, VOC_LABEL_DIRS["voc20_val"]),
+        _PREPARE_COMMAND,
+        stuff_classes=VOC_CLASSES,
+        ignore_label=255,
+        background_threshold=None,
+    )
