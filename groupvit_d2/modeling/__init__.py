@@ -1,1 +1,1 @@
-from . import backbone  # noqa: F401  (registry side effects)
+from . import backbone, meta_arch  # noqa: F401  (registry side effects)

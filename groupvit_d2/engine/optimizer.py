@@ -1,0 +1,33 @@
+"""AdamW with GroupViT's parameter groups, on Detectron2's optimizer helpers."""
+import torch
+from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
+
+# Parameters (by their name inside their module) that get no weight decay, besides biases and
+# normalisation layers: position embeddings, group tokens and the temperatures.
+NO_DECAY_PARAMS = ("pos_embed", "positional_embedding", "group_token", "logit_scale", "multi_label_logit_scale")
+
+
+def no_weight_decay_overrides():
+    return {name: {"weight_decay": 0.0} for name in NO_DECAY_PARAMS}
+
+
+def build_groupvit_optimizer(cfg, model):
+    """AdamW (or SGD) over the trainable parameters, with gradient clipping from SOLVER.CLIP_GRADIENTS."""
+    params = get_default_optimizer_params(
+        model,
+        base_lr=cfg.SOLVER.BASE_LR,
+        weight_decay=cfg.SOLVER.WEIGHT_DECAY,
+        weight_decay_norm=0.0,
+        weight_decay_bias=0.0,
+        overrides=no_weight_decay_overrides(),
+    )
+    name = cfg.SOLVER.OPTIMIZER.upper()
+    if name == "ADAMW":
+        return maybe_add_gradient_clipping(cfg, torch.optim.AdamW)(
+            params, lr=cfg.SOLVER.BASE_LR, betas=tuple(cfg.SOLVER.BETAS), weight_decay=cfg.SOLVER.WEIGHT_DECAY
+        )
+    if name == "SGD":
+        return maybe_add_gradient_clipping(cfg, torch.optim.SGD)(
+            params, lr=cfg.SOLVER.BASE_LR, momentum=cfg.SOLVER.MOMENTUM, nesterov=cfg.SOLVER.NESTEROV
+        )
+    raise ValueError(f"SOLVER.OPTIMIZER must be 'ADAMW' or 'SGD', got {cfg.SOLVER.OPTIMIZER!r}")

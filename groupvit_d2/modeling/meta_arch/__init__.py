@@ -1,0 +1,3 @@
+from .groupvit import GroupViT
+
+__all__ = ["GroupViT"]

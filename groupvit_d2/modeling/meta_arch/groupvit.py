@@ -1,0 +1,295 @@
+"""GroupViT as a Detectron2 meta-architecture: dual encoder, contrastive training, zero-shot
+semantic segmentation (SPEC sections 1-3)."""
+import hashlib
+import logging
+import math
+
+import torch
+import torch.nn as nn
+from detectron2.config import configurable
+from detectron2.data import MetadataCatalog
+from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
+from timm.data.random_erasing import RandomErasing
+
+from ...data.text import build_tokenizer, get_templates
+from ..losses import image_text_contrastive_loss, multi_label_contrastive_loss
+from ..projector import ProjectMLP
+from ..text_encoder import TextTransformer
+from ..zero_shot import (
+    TextClassifier,
+    class_names_from_metadata,
+    cumulative_group_maps,
+    finalize_logits,
+    group_class_affinity,
+    onehot_argmax,
+    pixel_class_scores,
+    sliding_window_inference,
+    upsample_group_maps,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@META_ARCH_REGISTRY.register()
+class GroupViT(nn.Module):
+    """GroupViT: a grouping image encoder and a text transformer trained with image-text
+    contrastive losses.
+
+    Training input (a list of dicts, one per image):
+        "image": (3, H, W) uint8 RGB tensor; "text": (1 + K, L) token ids (the caption, then K
+        prompted labels) or (L,); optionally "label_mask": (K,) bool, False for PAD labels.
+    Training output: {"loss_contrastive", "loss_multi_label"}, each already weighted.
+
+    Inference input: "image" (3, H, W) resized for evaluation, "height"/"width" (original size) and
+    either "dataset_name" (class names from its metadata) or a configured vocabulary.
+    Inference output: [{"sem_seg": (C, height, width) class probabilities}].
+    Samples with neither a dataset name nor a vocabulary get their embeddings instead (see
+    `inference_embeddings`).
+    """
+
+    @configurable
+    def __init__(self, *, backbone, text_encoder, img_projector, text_projector, pixel_mean, pixel_std,
+                 contrast_temperature=0.07, max_logit_scale=100.0, share_temperature=False,
+                 contrastive_weight=1.0, multi_label_weight=1.0, multi_label_form="paper",
+                 random_erasing=0.0, context_length=77, templates="full", topk=5, default_bg_thresh=0.95,
+                 vocabulary=(), vocabulary_has_background=False, sliding_window=True, crop_size=448, stride=224):
+        super().__init__()
+        self.backbone = backbone
+        self.text_encoder = text_encoder
+        self.img_projector = img_projector
+        self.text_projector = text_projector
+        init = math.log(1.0 / contrast_temperature)
+        self.logit_scale = nn.Parameter(torch.tensor(init))
+        self.multi_label_logit_scale = None if share_temperature else nn.Parameter(torch.tensor(init))
+        self.max_logit_scale = max_logit_scale
+        self.contrastive_weight = contrastive_weight
+        self.multi_label_weight = multi_label_weight
+        if multi_label_form not in ("paper", "official"):
+            raise ValueError(f"MODEL.GROUPVIT.LOSS.MULTI_LABEL_FORM must be 'paper' or 'official', got {multi_label_form!r}")
+        self.multi_label_form = multi_label_form
+        # Persistent, so that every checkpoint carries the normalisation it was trained with
+        # (ImageNet statistics for the official release, CLIP's for the Hugging Face port).
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1))
+        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1))
+        # Applied to the normalised batch, as timm does after normalisation in the official pipeline.
+        self.random_erasing = (
+            RandomErasing(probability=random_erasing, mode="pixel", device="cpu") if random_erasing > 0 else None
+        )
+
+        self.tokenizer = build_tokenizer(context_length)
+        self.templates_name = templates
+        self.topk = topk
+        self.default_bg_thresh = default_bg_thresh
+        self.vocabulary = list(vocabulary)
+        self.vocabulary_has_background = vocabulary_has_background
+        self.sliding_window = sliding_window
+        self.crop_size = crop_size
+        self.stride = stride
+        self.text_classifier = TextClassifier()
+        # Cached class embeddings go stale whenever the weights change.
+        self.register_load_state_dict_post_hook(lambda module, keys: module.text_classifier.clear())
+
+    @classmethod
+    def from_config(cls, cfg):
+        g = cfg.MODEL.GROUPVIT
+        backbone = build_backbone(cfg)
+        text_encoder = TextTransformer(cfg)
+        return {
+            "backbone": backbone,
+            "text_encoder": text_encoder,
+            "img_projector": ProjectMLP(g.EMBED_DIM, g.PROJECTION_INTERMEDIATE_DIM, g.PROJECTION_DIM,
+                                        g.PROJECTION_NUM_LAYERS),
+            "text_projector": ProjectMLP(text_encoder.width, g.PROJECTION_INTERMEDIATE_DIM, g.PROJECTION_DIM,
+                                         g.PROJECTION_NUM_LAYERS),
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+            "contrast_temperature": g.CONTRAST_TEMPERATURE,
+            "max_logit_scale": g.MAX_LOGIT_SCALE,
+            "share_temperature": g.LOSS.SHARE_TEMPERATURE,
+            "contrastive_weight": g.LOSS.CONTRASTIVE_WEIGHT,
+            "multi_label_weight": g.LOSS.MULTI_LABEL_WEIGHT,
+            "multi_label_form": g.LOSS.MULTI_LABEL_FORM,
+            "random_erasing": cfg.INPUT.IMAGE_TEXT.RANDOM_ERASING,
+            "context_length": g.TEXT.CONTEXT_LENGTH,
+            "templates": g.ZERO_SHOT.TEMPLATES,
+            "topk": g.ZERO_SHOT.TOPK,
+            "default_bg_thresh": g.ZERO_SHOT.BG_THRESH,
+            "vocabulary": g.ZERO_SHOT.VOCABULARY,
+            "vocabulary_has_background": g.ZERO_SHOT.VOCABULARY_HAS_BACKGROUND,
+            "sliding_window": cfg.TEST.SLIDING_WINDOW.ENABLED,
+            "crop_size": cfg.TEST.SLIDING_WINDOW.CROP_SIZE,
+            "stride": cfg.TEST.SLIDING_WINDOW.STRIDE,
+        }
+
+    @property
+    def device(self):
+        return self.pixel_mean.device
+
+    def train(self, mode=True):
+        if mode:
+            self.text_classifier.clear()
+        return super().train(mode)
+
+    # ----------------------------------------------------------------------------------------
+    # Encoders
+    # ----------------------------------------------------------------------------------------
+    def scale(self, multi_label=False):
+        """min(exp(logit scale), max): the clamped temperature scale (a 0-d tensor)."""
+        p = self.multi_label_logit_scale if (multi_label and self.multi_label_logit_scale is not None) else self.logit_scale
+        return p.exp().clamp(max=self.max_logit_scale)
+
+    def normalize(self, images):
+        """(B, 3, H, W) 0-255 RGB -> normalised float images."""
+        return (images.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std
+
+    def encode_image(self, images):
+        """images: (B, 3, H, W) normalised. Returns a dict with
+        "image_embeds" (B, D) and "group_embeds" (B, G, D), both projected and un-normalised, and
+        "vision" (the backbone's GroupViTVisionOutput: tokens, assignments, grid)."""
+        vision = self.backbone.encode(images)
+        return {
+            "image_embeds": self.img_projector(vision.pooled),
+            "group_embeds": self.img_projector(vision.tokens),
+            "vision": vision,
+        }
+
+    def encode_text(self, tokens):
+        """tokens: (N, L) ids -> (N, D) projected, un-normalised text embeddings."""
+        return self.text_projector(self.text_encoder(tokens.to(self.device)))
+
+    # ----------------------------------------------------------------------------------------
+    # Training
+    # ----------------------------------------------------------------------------------------
+    def forward(self, batched_inputs):
+        if self.training:
+            return self.losses(batched_inputs)
+        if self._has_classes(batched_inputs[0]):
+            return [self.semantic_inference(x) for x in batched_inputs]
+        return self.inference_embeddings(batched_inputs)
+
+    def _stack_images(self, batched_inputs):
+        sizes = {tuple(x["image"].shape) for x in batched_inputs}
+        if len(sizes) != 1:
+            raise ValueError(f"Training images must share one size, got {sorted(sizes)}")
+        return self.normalize(torch.stack([x["image"] for x in batched_inputs]))
+
+    def losses(self, batched_inputs):
+        images = self._stack_images(batched_inputs)
+        if self.random_erasing is not None:
+            self.random_erasing.device = images.device
+            images = self.random_erasing(images)
+        texts = [x["text"] if x["text"].dim() == 2 else x["text"][None] for x in batched_inputs]
+        num_texts = {t.shape[0] for t in texts}
+        if len(num_texts) != 1:
+            raise ValueError(f"Every sample must carry the same number of texts (1 + K), got {sorted(num_texts)}")
+        tokens = torch.stack(texts).to(self.device)  # (B, 1 + K, L)
+        B, T, L = tokens.shape
+        K = T - 1
+        valid = torch.ones(B, T, dtype=torch.bool, device=self.device)
+        if K > 0 and "label_mask" in batched_inputs[0]:
+            valid[:, 1:] = torch.stack([x["label_mask"] for x in batched_inputs]).to(self.device)
+
+        image_embeds = self.encode_image(images)["image_embeds"]
+        # Caption and prompts go through one projector call, so BatchNorm sees all real texts
+        # together, as in the official code; PAD labels are left out of it entirely.
+        flat_valid = valid.flatten()
+        text_embeds = image_embeds.new_zeros(B * T, image_embeds.shape[-1])
+        text_embeds[flat_valid] = self.encode_text(tokens.flatten(0, 1)[flat_valid]).to(text_embeds.dtype)
+        text_embeds = text_embeds.view(B, T, -1)
+
+        losses = {
+            "loss_contrastive": self.contrastive_weight
+            * image_text_contrastive_loss(image_embeds, text_embeds[:, 0], self.scale()),
+        }
+        if K > 0 and self.multi_label_weight > 0:
+            losses["loss_multi_label"] = self.multi_label_weight * multi_label_contrastive_loss(
+                image_embeds, text_embeds[:, 1:], self.scale(multi_label=True),
+                label_mask=valid[:, 1:], form=self.multi_label_form,
+            )
+        return losses
+
+    # ----------------------------------------------------------------------------------------
+    # Zero-shot inference
+    # ----------------------------------------------------------------------------------------
+    def _has_classes(self, sample):
+        return bool(self.vocabulary) or "dataset_name" in sample
+
+    def class_embeddings(self, dataset_name=None):
+        """The (C, D) normalised class embeddings of a dataset (or of the configured vocabulary),
+        whether class 0 is a thresholded background, and its threshold."""
+        templates = get_templates(self.templates_name)
+        if self.vocabulary:
+            names = list(self.vocabulary)
+            bg_thresh = self.default_bg_thresh if self.vocabulary_has_background else None
+            if bg_thresh is not None:
+                names = names[1:]
+            key = "vocabulary:" + hashlib.sha1("\n".join(self.vocabulary).encode()).hexdigest()
+        else:
+            names, _, bg_thresh = class_names_from_metadata(MetadataCatalog.get(dataset_name))
+            key = "dataset:" + dataset_name
+        key = f"{key}|{self.templates_name}"
+        emb = self.text_classifier.get(key, names, templates, self.encode_text, self.tokenizer)
+        return emb, bg_thresh
+
+    def segment_crops(self, crops, class_emb, bg_thresh):
+        """Per-crop class scores (n, C[+1], h, w) for normalised crops (n, 3, h, w) (SPEC section 3).
+
+        Crops whose size the patch size does not divide lose their last rows/columns in the
+        encoder, as the official strided convolution does; the maps are upsampled to the full crop.
+        """
+        h, w = crops.shape[-2:]
+        p = self.backbone.patch_size
+        if h < p or w < p:
+            raise ValueError(f"A {h}x{w} crop is smaller than one {p}x{p} patch")
+        out = self.encode_image(crops[..., : h - h % p, : w - w % p])
+        vision = out["vision"]
+        maps = cumulative_group_maps(vision.soft_assignments)[-1]
+        onehot = onehot_argmax(upsample_group_maps(maps, vision.grid, (h, w)))
+        affinity = group_class_affinity(out["group_embeds"], out["image_embeds"], class_emb, self.scale(), self.topk)
+        return pixel_class_scores(onehot, affinity.to(onehot.dtype), bg_thresh)
+
+    @torch.no_grad()
+    def semantic_inference(self, sample):
+        """One evaluation sample -> {"sem_seg": (C, height, width) class probabilities}."""
+        class_emb, bg_thresh = self.class_embeddings(sample.get("dataset_name"))
+        image = self.normalize(sample["image"][None])
+        fn = lambda crops: self.segment_crops(crops, class_emb, bg_thresh)  # noqa: E731
+        if self.sliding_window:
+            logits = sliding_window_inference(image, self.crop_size, self.stride, fn)
+        else:
+            logits = fn(image)
+        height = sample.get("height", image.shape[-2])
+        width = sample.get("width", image.shape[-1])
+        return {"sem_seg": finalize_logits(logits, (height, width))[0]}
+
+    @torch.no_grad()
+    def group_maps(self, sample):
+        """Per grouping stage, the (H, W) argmax group ids of the whole (resized) image."""
+        image = self.normalize(sample["image"][None])
+        h, w = image.shape[-2:]
+        p = self.backbone.patch_size
+        vision = self.backbone.encode(image[..., : h - h % p, : w - w % p])
+        return [
+            onehot_argmax(upsample_group_maps(m, vision.grid, (h, w)))[0].argmax(0)
+            for m in cumulative_group_maps(vision.soft_assignments)
+        ]
+
+    @torch.no_grad()
+    def inference_embeddings(self, batched_inputs):
+        """Embeddings and assignments for each sample: "image_embeds" (D,), "group_embeds" (G, D),
+        "soft_assignments"/"hard_assignments" (per stage (G_l, N_l)), and "text_embeds" (T, D) when
+        the sample carries "text"."""
+        results = []
+        for x in batched_inputs:
+            out = self.encode_image(self.normalize(x["image"][None]))
+            r = {
+                "image_embeds": out["image_embeds"][0],
+                "group_embeds": out["group_embeds"][0],
+                "soft_assignments": [a[0] for a in out["vision"].soft_assignments],
+                "hard_assignments": [a[0] for a in out["vision"].hard_assignments],
+            }
+            if "text" in x:
+                text = x["text"] if x["text"].dim() == 2 else x["text"][None]
+                r["text_embeds"] = self.encode_text(text)
+            results.append(r)
+        return results

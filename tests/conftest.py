@@ -1,0 +1,22 @@
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+@pytest.fixture
+def tiny_cfg():
+    """The tiny GroupViT config (configs/groupvit/tiny.yaml) on CPU."""
+    from detectron2.config import get_cfg
+
+    from groupvit_d2 import add_groupvit_config
+
+    cfg = get_cfg()
+    add_groupvit_config(cfg)
+    cfg.merge_from_file(os.path.join(ROOT, "configs", "groupvit", "tiny.yaml"))
+    cfg.MODEL.DEVICE = "cpu"
+    return cfg

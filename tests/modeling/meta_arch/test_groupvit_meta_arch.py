@@ -1,0 +1,107 @@
+import pytest
+import torch
+from detectron2.data import MetadataCatalog
+from detectron2.modeling import build_model
+
+from groupvit_d2.data.text import build_tokenizer
+
+
+def _batch(n=3, k=2, pad_last=False, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    tok = build_tokenizer(32)
+    out = []
+    for i in range(n):
+        texts = [f"a red ball number {i}"] + [f"a photo of a thing{i}{j}." for j in range(k)]
+        mask = torch.ones(k, dtype=torch.bool)
+        if pad_last:
+            texts[-1] = ""
+            mask[-1] = False
+        out.append({"image": torch.randint(0, 256, (3, 64, 64), generator=g, dtype=torch.uint8),
+                     "text": tok(texts), "label_mask": mask})
+    return out
+
+
+@pytest.fixture
+def model(tiny_cfg):
+    torch.manual_seed(0)
+    tiny_cfg.MODEL.GROUPVIT.GUMBEL = False
+    tiny_cfg.INPUT.IMAGE_TEXT.RANDOM_ERASING = 0.0
+    return build_model(tiny_cfg)
+
+
+def test_training_returns_weighted_losses_with_gradients(model):
+    model.train()
+    losses = model(_batch())
+    assert set(losses) == {"loss_contrastive", "loss_multi_label"}
+    sum(losses.values()).backward()
+    assert model.logit_scale.grad is not None and model.multi_label_logit_scale.grad is not None
+    assert model.backbone.pos_embed.grad.abs().sum() > 0
+    assert model.text_encoder.token_embedding.weight.grad.abs().sum() > 0
+
+
+def test_pad_labels_stay_out_of_the_text_batch(model):
+    model.train()
+    seen = []
+    hook = model.text_projector.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    model(_batch(n=3, k=2, pad_last=True))
+    hook.remove()
+    # 3 captions + 3 real labels; the 3 PAD labels never reach the text tower's BatchNorm.
+    assert seen == [6]
+
+
+def test_checkpoint_carries_pixel_normalisation(model):
+    sd = model.state_dict()
+    assert torch.allclose(sd["pixel_mean"].flatten(), torch.tensor([123.675, 116.28, 103.53]))
+    sd["pixel_mean"] = torch.tensor([1.0, 2.0, 3.0]).view(3, 1, 1)
+    model.load_state_dict(sd)
+    assert torch.equal(model.pixel_mean.flatten(), torch.tensor([1.0, 2.0, 3.0]))
+
+
+def test_semantic_inference_output_and_text_cache(model):
+    name = "_test_meta_arch_vocab"
+    MetadataCatalog.get(name).set(stuff_classes=["background", "ball", "box"], background_threshold=0.95,
+                                  ignore_label=255)
+    model.eval()
+    sample = {"image": torch.randint(0, 256, (3, 64, 112), dtype=torch.uint8), "height": 50, "width": 87,
+              "dataset_name": name}
+    out = model([sample, dict(sample)])
+    assert len(out) == 2
+    probs = out[0]["sem_seg"]
+    assert probs.shape == (3, 50, 87)
+    assert torch.allclose(probs.sum(0), torch.ones(50, 87), atol=1e-5)
+    # Two images, one text encoding: class embeddings are cached per dataset.
+    assert model.text_classifier.num_encodings == 1
+    model.train()
+    model.eval()
+    model([sample])
+    assert model.text_classifier.num_encodings == 2
+
+
+def test_user_vocabulary_replaces_dataset_classes(tiny_cfg):
+    tiny_cfg.MODEL.GROUPVIT.ZERO_SHOT.VOCABULARY = ["ball", "box", "tree", "car, cars"]
+    model = build_model(tiny_cfg).eval()
+    out = model([{"image": torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)}])
+    assert out[0]["sem_seg"].shape == (4, 64, 64)
+
+
+def test_embeddings_without_classes(model):
+    model.eval()
+    tok = build_tokenizer(32)
+    out = model([{"image": torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8), "text": tok(["a ball"])}])[0]
+    assert out["image_embeds"].shape == (64,) and out["group_embeds"].shape == (4, 64)
+    assert [a.shape for a in out["soft_assignments"]] == [(16, 16), (4, 16)]
+    assert out["text_embeds"].shape == (1, 64)
+
+
+def test_gumbel_noise_only_changes_training(tiny_cfg):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg)
+    x = torch.randn(2, 3, 64, 64)
+    model.eval()
+    a1 = model.encode_image(x)["vision"].soft_assignments[0]
+    a2 = model.encode_image(x)["vision"].soft_assignments[0]
+    assert torch.equal(a1, a2)
+    model.train()
+    h1 = model.encode_image(x)["vision"].hard_assignments[0]
+    h2 = model.encode_image(x)["vision"].hard_assignments[0]
+    assert not torch.equal(h1, h2)
