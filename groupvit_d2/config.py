@@ -42,7 +42,9 @@ def _add_model_config(cfg):
     g.DROP_RATE = 0.0
     g.ATTN_DROP_RATE = 0.0
     g.DROP_PATH_RATE = 0.1
-    g.LAYER_NORM_EPS = 1e-6
+    # nn.LayerNorm's default: the official image encoder builds every LayerNorm with
+    # `norm_layer = nn.LayerNorm` (NVlabs/GroupViT models/group_vit.py), as does HF's port.
+    g.LAYER_NORM_EPS = 1e-5
     g.HARD_ASSIGNMENT = True
     # The official code ties Gumbel noise to hard assignment; here it is its own switch.
     g.GUMBEL = True
@@ -132,10 +134,24 @@ def _add_input_config(cfg):
     # What fills the labels when a caption has fewer than K: "caption" repeats the caption (the
     # official code); "pad" leaves empty labels that carry no loss (the thesis).
     it.LABEL_FILL = "caption"
-    # Label sources, in order of preference: "nouns", "noun_phrases", "caption".
+    # Label sources, pooled (distinct candidates, K sampled): "nouns", "noun_phrases", "caption".
+    # The thesis' best setting is ["noun_phrases", "nouns"] with K=5 and LABEL_FILL "pad".
     it.LABEL_SOURCES = ["nouns"]
-    # Optional file with one allowed label a line (a curated vocabulary).
+    # Optional file with one allowed label a line (a curated vocabulary). Labels in it are drawn
+    # first, the others fill the rest (thesis), or never with LABEL_VOCABULARY_STRICT.
     it.LABEL_VOCABULARY = ""
+    it.LABEL_VOCABULARY_STRICT = False
+    # Part-of-speech tagger for nouns: "nltk" (perceptron tagger; needs the NLTK data package
+    # averaged_perceptron_tagger_eng), "wordnet" (offline lexicon tagger over a WordNet 3.0 dict
+    # folder, e.g. Debian's wordnet-base) or "auto" (nltk when its data is installed).
+    it.NOUN_EXTRACTOR = "auto"
+    # WordNet dict folder; "" searches $WNSEARCHDIR, /usr/share/wordnet and NLTK's data.
+    it.WORDNET_DIR = ""
+    # Tags that count as nouns (paper and thesis). The official code takes
+    # NN NNS NNP VBG VB VBD VBN VBP VBZ (verbs included), groupvit_d2.data.text.OFFICIAL_WORD_TAGS.
+    it.NOUN_TAGS = ["NN", "NNS", "NNP", "NNPS"]
+    # Resampling filter of the random resized crop (and RandAugment), as the official config.
+    it.INTERPOLATION = "bilinear"
 
 
 def _add_dataset_config(cfg):
@@ -149,6 +165,11 @@ def _add_dataset_config(cfg):
     d.EPOCH_LENGTH = 10000
     # Registered image-caption datasets (e.g. "coco_captions_train2017") used instead of shards.
     d.NAMES = []
+    # Draw shards with replacement so that an epoch never ends early (training). False reads each
+    # shard once per pass, split over processes and workers (EPOCH_LENGTH is then not used).
+    d.RESAMPLE = True
+    # Each DataLoader worker logs its skipped / converted sample counts every LOG_PERIOD samples.
+    d.LOG_PERIOD = 10000
 
 
 def _add_solver_config(cfg):

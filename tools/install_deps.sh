@@ -16,6 +16,20 @@ fi
 $PIP "numpy<2" "opencv-python-headless<4.11" open_clip_torch webdataset nltk ftfy pycocotools \
   fvcore iopath timm scipy pillow matplotlib tensorboard "transformers>=4.30" pytest
 
+# Noun extraction: the NLTK tagger data where its server is reachable (best effort, bounded in
+# time), and the offline path's WordNet 3.0 database (Debian's wordnet-base) where it is missing.
+timeout 120 $PY -c "import nltk; nltk.download('averaged_perceptron_tagger_eng', quiet=True)" \
+  >/dev/null 2>&1 || true
+if [ ! -f /usr/share/wordnet/index.noun ] && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
+  echo "[install] wordnet-base (WordNet 3.0, for offline noun extraction)"
+  { $SUDO apt-get install -y -qq --no-install-recommends wordnet-base >/dev/null 2>&1 \
+    || { $SUDO apt-get update -qq >/dev/null 2>&1 \
+         && $SUDO apt-get install -y -qq --no-install-recommends wordnet-base >/dev/null 2>&1; }; } \
+    || echo "[install] wordnet-base could not be installed; noun extraction then needs the NLTK tagger data"
+fi
+
 if ! $PY -c "import detectron2" >/dev/null 2>&1; then
   echo "[install] Detectron2 (sal-detectron2 0.7.2 wheel, pure-Python part)"
   tmp=$(mktemp -d)

@@ -9,9 +9,11 @@ import os
 from .register_ade20k_150 import register_all_ade20k_150
 from .register_ade20k_847 import register_all_ade20k_847
 from .register_cityscapes import register_all_cityscapes
+from .register_coco_captions import register_all_coco_captions
 from .register_coco_object import register_all_coco_object
 from .register_coco_stuff import register_all_coco_stuff
 from .register_pascal_context import register_all_pascal_context
+from .register_synthetic import register_all_synthetic
 from .register_voc import register_all_voc
 
 # One entry per dataset module; each is called as fn(root) and must not touch the disk.
@@ -23,6 +25,8 @@ _REGISTER_FUNCTIONS = (
     register_all_cityscapes,
     register_all_ade20k_150,
     register_all_ade20k_847,
+    register_all_coco_captions,
+    register_all_synthetic,
 )
 
 _REGISTERED_ROOTS = set()

@@ -1,4 +1,31 @@
+from .labels import FILL_MODES, LABEL_SOURCES, Labels, build_labels, label_candidates, load_vocabulary
+from .nouns import (
+    NOUN_PHRASE_GRAMMAR,
+    NOUN_TAGS,
+    OFFICIAL_WORD_TAGS,
+    NounExtractor,
+    build_noun_extractor,
+    find_wordnet_dir,
+    tokenize,
+)
 from .templates import TEMPLATE_SETS, get_templates
 from .tokenizer import build_tokenizer
 
-__all__ = ["TEMPLATE_SETS", "get_templates", "build_tokenizer"]
+__all__ = [
+    "TEMPLATE_SETS",
+    "get_templates",
+    "build_tokenizer",
+    "FILL_MODES",
+    "LABEL_SOURCES",
+    "Labels",
+    "build_labels",
+    "label_candidates",
+    "load_vocabulary",
+    "NOUN_PHRASE_GRAMMAR",
+    "NOUN_TAGS",
+    "OFFICIAL_WORD_TAGS",
+    "NounExtractor",
+    "build_noun_extractor",
+    "find_wordnet_dir",
+    "tokenize",
+]
