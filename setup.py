@@ -20,6 +20,7 @@ setup(
         "timm",
         "scipy",
         "matplotlib",
+        "safetensors",
     ],
     extras_require={"test": ["pytest", "transformers>=4.30"]},
 )

@@ -60,7 +60,7 @@ class GroupViTImageEncoder(Backbone):
     @configurable
     def __init__(self, *, img_size=224, patch_size=16, in_chans=3, embed_dim=384, depths=(6, 3, 3),
                  num_heads=(6, 6, 6), num_group_tokens=(64, 8, 0), num_output_groups=(64, 8), mlp_ratio=4.0,
-                 qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1, layer_norm_eps=1e-6,
+                 qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1, layer_norm_eps=1e-5,
                  hard_assignment=True, gumbel=True, gumbel_tau=1.0, assign_eps=1.0,
                  gradient_checkpointing=False, out_features=("grouped",)):
         super().__init__()
