@@ -1,4 +1,5 @@
 """Every groupvit_d2 default, under MODEL.GROUPVIT, INPUT, DATASETS, SOLVER and TEST."""
+import torch
 from detectron2.config import CfgNode as CN
 
 # ImageNet statistics on the 0-255 scale, RGB order: what the official GroupViT code normalises
@@ -21,6 +22,8 @@ def add_groupvit_config(cfg):
 
 
 def _add_model_config(cfg):
+    # Detectron2 defaults to "cuda"; a CPU-only machine should run without a flag.
+    cfg.MODEL.DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
     cfg.MODEL.META_ARCHITECTURE = "GroupViT"
     cfg.MODEL.BACKBONE.NAME = "GroupViTImageEncoder"
     cfg.MODEL.BACKBONE.FREEZE_AT = 0

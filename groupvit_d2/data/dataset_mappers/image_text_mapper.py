@@ -6,7 +6,7 @@ import random
 import numpy as np
 import torch
 from detectron2.config import configurable
-from PIL import Image
+from PIL import Image, ImageOps
 from timm.data.transforms_factory import transforms_imagenet_train
 from timm.data.transforms import str_to_pil_interp
 from torchvision import transforms as T
@@ -25,6 +25,24 @@ __all__ = ["ImageTextDatasetMapper", "build_image_text_augmentation"]
 logger = logging.getLogger(__name__)
 
 
+def _posterize_any_bits(img, bits_to_keep, **__):
+    # Pillow < 10 turned 0 bits into a black image; newer Pillow raises instead.
+    if bits_to_keep >= 8:
+        return img
+    if bits_to_keep <= 0:
+        return Image.new(img.mode, img.size)
+    return ImageOps.posterize(img, bits_to_keep)
+
+
+def _allow_zero_bit_posterize(transform):
+    """timm's increasing posterize reaches 0 bits at magnitude 10, which "mstd0.5" noise around m9
+    hits; keep the behaviour the official runs had (a black image) instead of a crash."""
+    for t in getattr(transform, "transforms", ()):
+        for op in getattr(t, "ops", ()):
+            if op.name.startswith("Posterize"):
+                op.aug_fn = _posterize_any_bits
+
+
 def build_image_text_augmentation(cfg, is_train=True):
     """A callable `PIL.Image (RGB) -> uint8 tensor (3, S, S)`, S = INPUT.IMAGE_TEXT.CROP_SIZE.
 
@@ -41,7 +59,7 @@ def build_image_text_augmentation(cfg, is_train=True):
         auto_augment = (
             it.RAND_AUGMENT if it.RAND_AUGMENT and it.RAND_AUGMENT.lower() != "none" else None
         )
-        return transforms_imagenet_train(
+        transform = transforms_imagenet_train(
             img_size=size,
             scale=tuple(it.CROP_SCALE),
             hflip=0.5 if it.HFLIP else 0.0,
@@ -51,6 +69,8 @@ def build_image_text_augmentation(cfg, is_train=True):
             re_prob=0.0,
             normalize=False,
         )
+        _allow_zero_bit_posterize(transform)
+        return transform
     return T.Compose(
         [
             T.Resize(int(size * 256 / 224), interpolation=str_to_pil_interp(it.INTERPOLATION)),

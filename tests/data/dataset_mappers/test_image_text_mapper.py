@@ -133,3 +133,15 @@ def test_from_config_with_the_nltk_tagger(cfg, monkeypatch):
     assert out["text"].shape == (6, 16)
     assert sorted(out["raw_labels"][:3]) == ["dog", "frisbee", "park"]
     assert out["label_mask"].tolist() == [True] * 3 + [False] * 2
+
+
+def test_zero_bit_posterize_gives_a_black_image_instead_of_crashing():
+    import numpy as np
+    from PIL import Image
+
+    from groupvit_d2.data.dataset_mappers.image_text_mapper import _posterize_any_bits
+
+    image = Image.fromarray(np.full((4, 4, 3), 200, dtype=np.uint8))
+    assert np.asarray(_posterize_any_bits(image, 0)).max() == 0
+    assert np.asarray(_posterize_any_bits(image, 1)).max() == 128
+    assert np.asarray(_posterize_any_bits(image, 8)).max() == 200
