@@ -101,9 +101,13 @@ class TextTransformer(nn.Module):
         """text: (N, L) LongTensor, L <= context_length. Returns (N, width)."""
         if text.dim() != 2:
             raise ValueError(f"Text tokens must be shaped (N, L), got {tuple(text.shape)}")
-        L = text.shape[1]
-        if L > self.context_length:
-            raise ValueError(f"Text of {L} tokens is longer than the context length {self.context_length}")
+        if text.shape[1] > self.context_length:
+            raise ValueError(f"Text of {text.shape[1]} tokens is longer than the context length {self.context_length}")
+        eot = text.argmax(dim=-1)
+        # Under the causal mask nothing after the last end-of-text token reaches any pooled
+        # feature, so the padding beyond it is dropped: same result, far less work.
+        L = int(eot.max()) + 1
+        text = text[:, :L]
         x = self.token_embedding(text) + self.positional_embedding[:L]
         for block in self.transformer.resblocks:
             if self.gradient_checkpointing and self.training:
@@ -111,4 +115,4 @@ class TextTransformer(nn.Module):
             else:
                 x = block(x)
         x = self.ln_final(x)
-        return x[torch.arange(x.shape[0], device=x.device), text.argmax(dim=-1)]
+        return x[torch.arange(x.shape[0], device=x.device), eot]
