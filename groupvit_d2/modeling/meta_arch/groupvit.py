@@ -41,7 +41,10 @@ class GroupViT(nn.Module):
     Training output: {"loss_contrastive", "loss_multi_label"}, each already weighted.
 
     Inference input: "image" (3, H, W) resized for evaluation, "height"/"width" (original size) and
-    either "dataset_name" (class names from its metadata) or a configured vocabulary.
+    either "dataset_name" (class names from its metadata) or a configured vocabulary. A sample may
+    instead carry its own vocabulary: "class_names" (C entries, each a name, comma-separated
+    synonyms or a list of synonyms) and optionally "background_threshold" (a float: a thresholded
+    background is prepended as class 0); it wins over both.
     Inference output: [{"sem_seg": (C, height, width) class probabilities}].
     Samples with neither a dataset name nor a vocabulary get their embeddings instead (see
     `inference_embeddings`).
@@ -140,7 +143,7 @@ class GroupViT(nn.Module):
 
     def normalize(self, images):
         """(B, 3, H, W) 0-255 RGB -> normalised float images."""
-        return (images.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std
+        return (images.to(self.device, self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std
 
     def encode_image(self, images):
         """images: (B, 3, H, W) normalised. Returns a dict with
@@ -212,13 +215,18 @@ class GroupViT(nn.Module):
     # Zero-shot inference
     # ----------------------------------------------------------------------------------------
     def _has_classes(self, sample):
-        return bool(self.vocabulary) or "dataset_name" in sample
+        return bool(self.vocabulary) or "dataset_name" in sample or "class_names" in sample
 
-    def class_embeddings(self, dataset_name=None):
-        """The (C, D) normalised class embeddings of a dataset (or of the configured vocabulary),
-        whether class 0 is a thresholded background, and its threshold."""
+    def class_embeddings(self, dataset_name=None, class_names=None, bg_thresh=None):
+        """The (C, D) normalised class embeddings of `class_names` (no background entry; `bg_thresh`
+        None or the background threshold), else of the configured vocabulary, else of a dataset's
+        metadata; and the background threshold (None when there is no background class)."""
         templates = get_templates(self.templates_name)
-        if self.vocabulary:
+        if class_names is not None:
+            names = list(class_names)
+            # Per-call vocabularies get their own cache entries, so switching never rebuilds the model.
+            key = "names:" + hashlib.sha1(repr(names).encode()).hexdigest()
+        elif self.vocabulary:
             names = list(self.vocabulary)
             bg_thresh = self.default_bg_thresh if self.vocabulary_has_background else None
             if bg_thresh is not None:
@@ -251,7 +259,9 @@ class GroupViT(nn.Module):
     @torch.no_grad()
     def semantic_inference(self, sample):
         """One evaluation sample -> {"sem_seg": (C, height, width) class probabilities}."""
-        class_emb, bg_thresh = self.class_embeddings(sample.get("dataset_name"))
+        class_emb, bg_thresh = self.class_embeddings(
+            sample.get("dataset_name"), sample.get("class_names"), sample.get("background_threshold")
+        )
         image = self.normalize(sample["image"][None])
         fn = lambda crops: self.segment_crops(crops, class_emb, bg_thresh)  # noqa: E731
         if self.sliding_window:

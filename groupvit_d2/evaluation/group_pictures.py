@@ -1,0 +1,59 @@
+"""Writes group and segmentation pictures for the first images of an evaluated dataset."""
+import os
+
+import numpy as np
+import torch.nn.functional as F
+from detectron2.data import MetadataCatalog
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+from PIL import Image
+
+from ..utils.visualization import draw_semantic_segmentation, overlay_groups
+
+
+def write_pictures(model, sample, prediction, metadata, output_dir, stem):
+    """Save `<stem>_seg.png` (segmentation overlay) and `<stem>_groups_stage<l>.png` (per grouping
+    stage) for one evaluated sample. Returns the written paths."""
+    os.makedirs(output_dir, exist_ok=True)
+    image = sample["image"].permute(1, 2, 0).cpu().numpy().astype(np.uint8)
+    h, w = image.shape[:2]
+    paths = []
+    if prediction is not None:
+        labels = F.interpolate(prediction["sem_seg"][None].float(), size=(h, w), mode="bilinear",
+                               align_corners=False)[0].argmax(0).cpu().numpy()
+        path = os.path.join(output_dir, f"{stem}_seg.png")
+        Image.fromarray(draw_semantic_segmentation(image, labels, metadata)).save(path)
+        paths.append(path)
+    for stage, groups in enumerate(model.group_maps(sample), start=1):
+        path = os.path.join(output_dir, f"{stem}_groups_stage{stage}.png")
+        groups = groups.cpu().numpy()
+        Image.fromarray(overlay_groups(image, groups, int(groups.max()) + 1)).save(path)
+        paths.append(path)
+    return paths
+
+
+class GroupPicturesWriter(DatasetEvaluator):
+    """Saves pictures for the first `max_images` samples (of the main process); reports nothing."""
+
+    def __init__(self, dataset_name, model, output_dir, max_images=8):
+        self._metadata = MetadataCatalog.get(dataset_name)
+        self._model = getattr(model, "module", model)
+        self._output_dir = output_dir
+        self._max_images = max_images
+        self._written = 0
+
+    def reset(self):
+        self._written = 0
+
+    def process(self, inputs, outputs):
+        if not comm.is_main_process():
+            return
+        for sample, prediction in zip(inputs, outputs):
+            if self._written >= self._max_images:
+                return
+            stem = os.path.splitext(os.path.basename(sample.get("file_name", str(self._written))))[0]
+            write_pictures(self._model, sample, prediction, self._metadata, self._output_dir, stem)
+            self._written += 1
+
+    def evaluate(self):
+        return {}
