@@ -32,11 +32,14 @@ def count_parameters(model):
     }
 
 
-def image_encoder_gmacs(model, size=(224, 224)):
-    """Multiply-accumulates (in G) of one image through the image encoder and its projector."""
+def image_encoder_gmacs(model, size=(224, 224), count_fused_attention=True):
+    """Multiply-accumulates (in G) of one image through the image encoder and its projector.
+
+    fvcore skips PyTorch's fused attention unless told how to count it (`count_fused_attention`)."""
     model = model.eval()
     device = next(model.parameters()).device
     analysis = FlopCountAnalysis(_ImageEncoder(model), torch.zeros(1, 3, *size, device=device))
-    analysis.set_op_handle("aten::scaled_dot_product_attention", _sdpa_flop_jit)
+    if count_fused_attention:
+        analysis.set_op_handle("aten::scaled_dot_product_attention", _sdpa_flop_jit)
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     return analysis.total() / 1e9
