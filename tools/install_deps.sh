@@ -18,8 +18,19 @@ $PIP "numpy<2" "opencv-python-headless<4.11" open_clip_torch webdataset nltk ftf
 
 # Noun extraction: the NLTK tagger data where its server is reachable (best effort, bounded in
 # time), and the offline path's WordNet 3.0 database (Debian's wordnet-base) where it is missing.
-timeout 120 $PY -c "import nltk; nltk.download('averaged_perceptron_tagger_eng', quiet=True)" \
-  >/dev/null 2>&1 || true
+if ! $PY -c "import nltk; nltk.data.find('taggers/averaged_perceptron_tagger_eng')" >/dev/null 2>&1; then
+  # A closed network drops the connection silently: probe NLTK's data server for 5 s first.
+  timeout 120 $PY - >/dev/null 2>&1 <<'PYEOF' || true
+import socket
+from urllib.parse import urlparse
+
+import nltk
+
+url = urlparse(nltk.downloader.Downloader().url)
+socket.create_connection((url.hostname, url.port or 443), timeout=5).close()
+nltk.download("averaged_perceptron_tagger_eng", quiet=True)
+PYEOF
+fi
 if [ ! -f /usr/share/wordnet/index.noun ] && command -v apt-get >/dev/null 2>&1; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
