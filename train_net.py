@@ -18,11 +18,12 @@ from detectron2.utils.logger import setup_logger
 
 from groupvit_d2 import add_groupvit_config
 from groupvit_d2.checkpoint import GroupViTCheckpointer
-from groupvit_d2.data.image_text_loader import build_image_text_train_loader
 from groupvit_d2.data.dataset_mappers.zero_shot_semseg_mapper import ZeroShotSemSegDatasetMapper
+from groupvit_d2.data.train_loaders import build_train_loader
 from groupvit_d2.engine import MixedPrecisionTrainer, build_groupvit_optimizer, results_table
 from groupvit_d2.engine.mixed_precision import parse_amp_dtype
-from groupvit_d2.evaluation import GroupPicturesWriter
+from groupvit_d2.evaluation import GroupPicturesWriter, build_diagnostic_evaluators
+from groupvit_d2.evaluation.jaccard import JaccardEvaluator
 
 
 class Trainer(DefaultTrainer):
@@ -44,7 +45,8 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        return build_image_text_train_loader(cfg)
+        # Image-text pairs for GroupViT, or label maps for a SemanticSegmentor (INPUT.DATASET_MAPPER_NAME).
+        return build_train_loader(cfg)
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
@@ -58,6 +60,10 @@ class Trainer(DefaultTrainer):
         if cfg.TEST.GROUP_PICTURES > 0 and model is not None:
             evaluators.append(GroupPicturesWriter(dataset_name, model, os.path.join(output_folder, "pictures"),
                                                   max_images=cfg.TEST.GROUP_PICTURES))
+        evaluators += build_diagnostic_evaluators(cfg, dataset_name, output_folder, model)
+        if cfg.TEST.JACCARD.ENABLED:
+            evaluators.append(JaccardEvaluator(dataset_name, model, cfg.TEST.JACCARD.MATCHING,
+                                               cfg.TEST.JACCARD.IGNORE_BACKGROUND))
         return DatasetEvaluators(evaluators)
 
     @classmethod

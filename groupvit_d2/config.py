@@ -19,6 +19,8 @@ def add_groupvit_config(cfg):
     _add_input_config(cfg)
     _add_dataset_config(cfg)
     _add_solver_config(cfg)
+    _add_alternative_models_config(cfg)
+    _add_diagnostics_config(cfg)
 
 
 def _add_model_config(cfg):
@@ -90,6 +92,17 @@ def _add_loss_config(cfg):
     lo.MULTI_LABEL_FORM = "paper"
     # The official code gives the multi-label loss its own learnable logit scale.
     lo.SHARE_TEMPERATURE = False
+    # Thesis regularisers (sec. 4.5), each added with its own weight when > 0: group entropy GE
+    # (loss_group_entropy), label entropy LE (loss_label_entropy) and segment-affinity entropy SE
+    # (loss_segment_entropy = GROUP_WEIGHT x groups over labels + LABEL_WEIGHT x labels over groups).
+    lo.GROUP_ENTROPY_WEIGHT = 0.0
+    lo.LABEL_ENTROPY_WEIGHT = 0.0
+    lo.SEGMENT_ENTROPY_WEIGHT = 0.0
+    lo.SEGMENT_ENTROPY_GROUP_WEIGHT = 0.2
+    lo.SEGMENT_ENTROPY_LABEL_WEIGHT = 0.1
+    # Thesis sec. 5.10: labels of other images in the local mini-batch with the same raw string
+    # count as positives of the multi-label loss, whose negatives then come from the local batch.
+    lo.NON_NOISY = False
 
 
 def _add_zero_shot_config(cfg):
@@ -115,6 +128,9 @@ def _add_zero_shot_config(cfg):
 
 def _add_input_config(cfg):
     cfg.INPUT.FORMAT = "RGB"
+    # Training data: "image_text" (captions, for GroupViT) or "semantic" (label maps through
+    # Detectron2's DatasetMapper, for supervised transfer with a SemanticSegmentor).
+    cfg.INPUT.DATASET_MAPPER_NAME = "image_text"
     # Zero-shot evaluation resize: keep the aspect ratio, fit inside (MAX_SIZE_TEST, MIN_SIZE_TEST),
     # i.e. the official (2048, 448).
     cfg.INPUT.MIN_SIZE_TEST = 448
@@ -188,7 +204,89 @@ def _add_solver_config(cfg):
     cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "full_model"
     cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 5.0
     cfg.SOLVER.CLIP_GRADIENTS.NORM_TYPE = 2.0
-    # Parameter names (regular expressions) trained when not empty; everything else is frozen.
+    # Parameter names trained when not empty; everything else is frozen, and BatchNorm layers whose
+    # parameters are all frozen keep their running statistics. Entries are regular expressions
+    # matched at the start of a name or presets of groupvit_d2.modeling.TRAINABLE_PRESETS
+    # ("both_grouping_blocks", "second_grouping_block", "image_projector", "projectors", ...).
     cfg.SOLVER.TRAINABLE_PATTERNS = []
     # Mixed precision: Detectron2's SOLVER.AMP.ENABLED plus the dtype ("bfloat16" or "float16").
     cfg.SOLVER.AMP.DTYPE = "bfloat16"
+
+
+def _add_diagnostics_config(cfg):
+    # Extra evaluators run next to SemSegEvaluator (thesis sec. 5.4): "grouping" (kNN labels on the
+    # final groups) and/or "alignment" (ground-truth regions labelled by the model's class scores).
+    cfg.TEST.ORACLES = []
+    # Grouping oracle: k nearest neighbours among the final-group features of KNN_BANK_DATASET (a
+    # registered sem-seg training split), at most KNN_MAX_PER_CLASS features per majority class.
+    cfg.TEST.KNN_K = 10
+    cfg.TEST.KNN_MAX_PER_CLASS = 1000
+    cfg.TEST.KNN_BANK_DATASET = ""
+    # "tokens": the final group tokens (the thesis' 384-d features); "projected": the group
+    # embeddings in the joint space.
+    cfg.TEST.KNN_FEATURE = "tokens"
+    # Also report the grouping oracle with background pixels ignored (the thesis' "WB" row).
+    cfg.TEST.KNN_WITHOUT_BACKGROUND = True
+    # How many images of each evaluated dataset get their group-assignment entropy map written.
+    cfg.TEST.ENTROPY_MAPS = 0
+
+
+def _add_alternative_models_config(cfg):
+    # PACL (MODEL.META_ARCHITECTURE "PACL"): an open_clip model whose patch tokens are aligned with
+    # its text embedding by a vision embedder (SPEC section 5).
+    cfg.MODEL.PACL = CN()
+    p = cfg.MODEL.PACL
+    # Any open_clip model name with an open_clip ViT image tower, and its weights: an open_clip
+    # pretrained tag (e.g. "openai") or a local checkpoint file; "" builds random towers.
+    p.CLIP_MODEL = "ViT-B-16"
+    p.PRETRAINED = "openai"
+    # Merged into the open_clip model config (e.g. small random towers), a YAML mapping such as
+    # {embed_dim: 64, vision_cfg: {width: 64, layers: 2}}.
+    p.MODEL_OVERRIDES = CN(new_allowed=True)
+    # The paper trains only the vision embedder on frozen CLIP towers.
+    p.FREEZE_VISION = True
+    p.FREEZE_TEXT = True
+    # Factor on the patch-text cosine similarities before the softmax over patches (1: the paper).
+    p.PATCH_ATTENTION_SCALE = 1.0
+    p.CONTRAST_TEMPERATURE = 0.07
+    p.MAX_LOGIT_SCALE = 100.0
+    # Stride of the patch-embedding convolution at test time (0: the patch size). A smaller
+    # stride gives denser patch-text maps (the paper's stride trick).
+    p.TEST_STRIDE = 0
+    p.TEMPLATES = "full"
+
+    # CLIPpy (MODEL.META_ARCHITECTURE "CLIPpy"): a dual encoder from a self-supervised timm ViT
+    # and a sentence-T5 text encoder, with max-pooled patch embeddings (SPEC section 5).
+    cfg.MODEL.CLIPPY = CN()
+    c = cfg.MODEL.CLIPPY
+    c.IMAGE_MODEL = "vit_base_patch16_224.dino"
+    # "hub": timm's published weights of IMAGE_MODEL; a file path: weights read from it; "": random.
+    c.IMAGE_PRETRAINED = "hub"
+    # Keyword arguments for timm.create_model, a YAML mapping (e.g. {embed_dim: 64, depth: 2}).
+    c.IMAGE_OVERRIDES = CN(new_allowed=True)
+    # A transformers T5 encoder checkpoint: a Hugging Face model name or a local folder (weights
+    # and tokenizer). With TEXT_PRETRAINED False the encoder is random, built from TEXT_OVERRIDES
+    # (T5Config keyword arguments, a YAML mapping), and reads the captions' CLIP BPE tokens.
+    c.TEXT_MODEL = "sentence-transformers/sentence-t5-base"
+    c.TEXT_PRETRAINED = True
+    c.TEXT_OVERRIDES = CN(new_allowed=True)
+    c.CONTEXT_LENGTH = 77
+    c.EMBED_DIM = 512
+    # Image embedding: "max" (CLIPpy), "avg" or "cls" pooling of the projected patch tokens.
+    c.AGGREGATION = "max"
+    # Share of the visual tokens dropped at random in training (the paper drops 80%).
+    c.PATCH_DROP_RATE = 0.8
+    c.CONTRAST_TEMPERATURE = 0.07
+    c.MAX_LOGIT_SCALE = 100.0
+    # Bottom-up grouping: this many principal components of the patch features are the centres.
+    c.NUM_GROUPS = 8
+    c.TEMPLATES = "full"
+
+    # Bottom-up grouping quality (the Jaccard index of CLIPpy / DINO) next to SemSegEvaluator, for
+    # models whose outputs carry "groups" or that have `group_maps` (GroupViT).
+    cfg.TEST.JACCARD = CN()
+    cfg.TEST.JACCARD.ENABLED = False
+    # "best": each ground-truth segment takes its best-overlapping group; "hungarian": one-to-one.
+    cfg.TEST.JACCARD.MATCHING = "best"
+    # Leave the background segment (class 0 of datasets with a background) out of the index.
+    cfg.TEST.JACCARD.IGNORE_BACKGROUND = False

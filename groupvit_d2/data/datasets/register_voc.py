@@ -7,6 +7,9 @@ of "diningtable", "pottedplant" and "tvmonitor". The official class list gives n
 - voc21_val: background at 0 plus the 20 classes; the model predicts background by thresholding
   (0.95, segmentation/configs/_base_/datasets/pascal_voc12.py).
 - voc20_val: the 20 classes only; background pixels are ignored.
+- voc21_train: the 1464 train images (ImageSets/Segmentation/train.txt) with voc21_val's classes,
+  for supervised transfer (configs/supervised/groupvit_linear_voc.yaml) and the grouping oracle's
+  kNN bank.
 
 Labels are written by `python datasets/prepare_voc.py`.
 """
@@ -45,23 +48,25 @@ VOC_DIR = os.path.join("VOCdevkit", "VOC2012")
 VOC_LABEL_DIRS = {
     "voc21_val": os.path.join("annotations_detectron2", "voc21_val"),
     "voc20_val": os.path.join("annotations_detectron2", "voc20_val"),
+    "voc21_train": os.path.join("annotations_detectron2", "voc21_train"),
 }
 _PREPARE_COMMAND = "python datasets/prepare_voc.py"
 
 
 def register_all_voc(root, prefix=""):
-    """Register voc21_val and voc20_val (each name preceded by `prefix`) under `root`."""
+    """Register voc21_val, voc20_val and voc21_train (each name preceded by `prefix`) under `root`."""
     voc_root = os.path.join(root, VOC_DIR)
     image_root = os.path.join(voc_root, "JPEGImages")
-    register_sem_seg(
-        prefix + "voc21_val",
-        image_root,
-        os.path.join(voc_root, VOC_LABEL_DIRS["voc21_val"]),
-        _PREPARE_COMMAND,
-        stuff_classes=("background",) + VOC_CLASSES,
-        ignore_label=255,
-        background_threshold=0.95,
-    )
+    for name in ("voc21_val", "voc21_train"):
+        register_sem_seg(
+            prefix + name,
+            image_root,
+            os.path.join(voc_root, VOC_LABEL_DIRS[name]),
+            _PREPARE_COMMAND,
+            stuff_classes=("background",) + VOC_CLASSES,
+            ignore_label=255,
+            background_threshold=0.95,
+        )
     register_sem_seg(
         prefix + "voc20_val",
         image_root,

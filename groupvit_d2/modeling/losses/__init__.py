@@ -1,8 +1,14 @@
-"""Training losses: image-text and multi-label contrastive, over the global batch."""
+"""Training losses: image-text and multi-label contrastive, over the global batch, and the thesis's
+entropy regularisers and non-noisy positives."""
 
 from .contrastive import image_text_contrastive_loss
 from .gather import all_gather_with_grad, global_batch_offset, global_mean_share
+from .group_entropy import group_entropy_loss
+from .label_entropy import label_entropy_loss
 from .multi_label import MULTI_LABEL_FORMS, multi_label_contrastive_loss
+from .non_noisy import same_label_positives
+from .segment_affinity import segment_label_affinity
+from .segment_entropy import segment_entropy_loss
 
 __all__ = [
     "image_text_contrastive_loss",
@@ -11,4 +17,9 @@ __all__ = [
     "all_gather_with_grad",
     "global_batch_offset",
     "global_mean_share",
+    "group_entropy_loss",
+    "label_entropy_loss",
+    "segment_entropy_loss",
+    "segment_label_affinity",
+    "same_label_positives",
 ]

@@ -12,7 +12,16 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from timm.data.random_erasing import RandomErasing
 
 from ...data.text import build_tokenizer, get_templates
-from ..losses import image_text_contrastive_loss, multi_label_contrastive_loss
+from ..freezing import freeze_except, freeze_norm_statistics
+from ..losses import (
+    group_entropy_loss,
+    image_text_contrastive_loss,
+    label_entropy_loss,
+    multi_label_contrastive_loss,
+    same_label_positives,
+    segment_entropy_loss,
+    segment_label_affinity,
+)
 from ..projector import ProjectMLP
 from ..text_encoder import TextTransformer
 from ..zero_shot import (
@@ -37,8 +46,12 @@ class GroupViT(nn.Module):
 
     Training input (a list of dicts, one per image):
         "image": (3, H, W) uint8 RGB tensor; "text": (1 + K, L) token ids (the caption, then K
-        prompted labels) or (L,); optionally "label_mask": (K,) bool, False for PAD labels.
-    Training output: {"loss_contrastive", "loss_multi_label"}, each already weighted.
+        prompted labels) or (L,); optionally "label_mask": (K,) bool, False for PAD labels, and
+        "raw_labels": K strings before prompting (needed by the non-noisy multi-label loss).
+    Training output: {"loss_contrastive", "loss_multi_label"} and, when their weights are > 0, the
+    thesis regularisers {"loss_group_entropy", "loss_label_entropy", "loss_segment_entropy"}, each
+    already weighted.
+    With `trainable_patterns`, only the matching parameters train (see `freeze_except`).
 
     Inference input: "image" (3, H, W) resized for evaluation, "height"/"width" (original size) and
     either "dataset_name" (class names from its metadata) or a configured vocabulary. A sample may
@@ -54,6 +67,8 @@ class GroupViT(nn.Module):
     def __init__(self, *, backbone, text_encoder, img_projector, text_projector, pixel_mean, pixel_std,
                  contrast_temperature=0.07, max_logit_scale=100.0, share_temperature=False,
                  contrastive_weight=1.0, multi_label_weight=1.0, multi_label_form="paper",
+                 group_entropy_weight=0.0, label_entropy_weight=0.0, segment_entropy_weight=0.0,
+                 segment_entropy_inner_weights=(0.2, 0.1), non_noisy=False, trainable_patterns=(),
                  random_erasing=0.0, context_length=77, templates="full", topk=5, default_bg_thresh=0.95,
                  vocabulary=(), vocabulary_has_background=False, sliding_window=True, crop_size=448, stride=224):
         super().__init__()
@@ -70,6 +85,11 @@ class GroupViT(nn.Module):
         if multi_label_form not in ("paper", "official"):
             raise ValueError(f"MODEL.GROUPVIT.LOSS.MULTI_LABEL_FORM must be 'paper' or 'official', got {multi_label_form!r}")
         self.multi_label_form = multi_label_form
+        self.group_entropy_weight = group_entropy_weight
+        self.label_entropy_weight = label_entropy_weight
+        self.segment_entropy_weight = segment_entropy_weight
+        self.segment_entropy_inner_weights = tuple(segment_entropy_inner_weights)
+        self.non_noisy = non_noisy
         # Persistent, so that every checkpoint carries the normalisation it was trained with
         # (ImageNet statistics for the official release, CLIP's for the Hugging Face port).
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1))
@@ -91,6 +111,10 @@ class GroupViT(nn.Module):
         self.text_classifier = TextClassifier()
         # Cached class embeddings go stale whenever the weights change.
         self.register_load_state_dict_post_hook(lambda module, keys: module.text_classifier.clear())
+        # At construction, as Detectron2 applies MODEL.BACKBONE.FREEZE_AT: every model built from
+        # the cfg (training, evaluation, tests) has the same trainable set, before any optimizer or
+        # DistributedDataParallel wrapper is made from it.
+        self.freeze_summary = freeze_except(self, trainable_patterns)
 
     @classmethod
     def from_config(cls, cfg):
@@ -112,6 +136,12 @@ class GroupViT(nn.Module):
             "contrastive_weight": g.LOSS.CONTRASTIVE_WEIGHT,
             "multi_label_weight": g.LOSS.MULTI_LABEL_WEIGHT,
             "multi_label_form": g.LOSS.MULTI_LABEL_FORM,
+            "group_entropy_weight": g.LOSS.GROUP_ENTROPY_WEIGHT,
+            "label_entropy_weight": g.LOSS.LABEL_ENTROPY_WEIGHT,
+            "segment_entropy_weight": g.LOSS.SEGMENT_ENTROPY_WEIGHT,
+            "segment_entropy_inner_weights": (g.LOSS.SEGMENT_ENTROPY_GROUP_WEIGHT, g.LOSS.SEGMENT_ENTROPY_LABEL_WEIGHT),
+            "non_noisy": g.LOSS.NON_NOISY,
+            "trainable_patterns": tuple(cfg.SOLVER.TRAINABLE_PATTERNS),
             "random_erasing": cfg.INPUT.IMAGE_TEXT.RANDOM_ERASING,
             "context_length": g.TEXT.CONTEXT_LENGTH,
             "templates": g.ZERO_SHOT.TEMPLATES,
@@ -131,7 +161,11 @@ class GroupViT(nn.Module):
     def train(self, mode=True):
         if mode:
             self.text_classifier.clear()
-        return super().train(mode)
+        super().train(mode)
+        if mode:
+            # Frozen parts keep their pretrained BatchNorm statistics.
+            freeze_norm_statistics(self)
+        return self
 
     # ----------------------------------------------------------------------------------------
     # Encoders
@@ -192,7 +226,10 @@ class GroupViT(nn.Module):
         if K > 0 and "label_mask" in batched_inputs[0]:
             valid[:, 1:] = torch.stack([x["label_mask"] for x in batched_inputs]).to(self.device)
 
-        image_embeds = self.encode_image(images)["image_embeds"]
+        vision = self.backbone.encode(images)
+        # Only the pooled feature goes through the image projector, as in the official training
+        # forward: projecting the group tokens here too would feed them to its BatchNorm statistics.
+        image_embeds = self.img_projector(vision.pooled)
         # Caption and prompts go through one projector call, so BatchNorm sees all real texts
         # together, as in the official code; PAD labels are left out of it entirely.
         flat_valid = valid.flatten()
@@ -205,11 +242,73 @@ class GroupViT(nn.Module):
             * image_text_contrastive_loss(image_embeds, text_embeds[:, 0], self.scale()),
         }
         if K > 0 and self.multi_label_weight > 0:
+            positives = text_positives = None
+            if self.non_noisy:
+                positives, text_positives = same_label_positives(
+                    self._raw_labels(batched_inputs, K), valid[:, 1:], device=self.device
+                )
             losses["loss_multi_label"] = self.multi_label_weight * multi_label_contrastive_loss(
                 image_embeds, text_embeds[:, 1:], self.scale(multi_label=True),
                 label_mask=valid[:, 1:], form=self.multi_label_form,
+                positives=positives, text_positives=text_positives, global_negatives=not self.non_noisy,
             )
+        losses.update(self.entropy_losses(vision, text_embeds[:, 1:], valid[:, 1:]))
         return losses
+
+    @staticmethod
+    def _raw_labels(batched_inputs, num_labels):
+        raw = [x.get("raw_labels") for x in batched_inputs]
+        if any(r is None or len(r) != num_labels for r in raw):
+            raise ValueError(
+                "MODEL.GROUPVIT.LOSS.NON_NOISY needs every training sample to carry \"raw_labels\": its "
+                f"{num_labels} labels before prompting (ImageTextDatasetMapper adds them)"
+            )
+        return raw
+
+    def entropy_losses(self, vision, label_embeds, label_mask):
+        """The thesis regularisers whose weights are > 0 (sec. 4.5), each weighted.
+
+        Args:
+            vision: the backbone's GroupViTVisionOutput of the batch.
+            label_embeds: (B, K, D) projected label embeddings (zeros on PAD labels).
+            label_mask: (B, K) bool, False on PAD labels.
+
+        Returns:
+            dict with "loss_group_entropy", "loss_label_entropy", "loss_segment_entropy" (those
+            enabled).
+        """
+        out = {}
+        needs_labels = self.label_entropy_weight > 0 or self.segment_entropy_weight > 0
+        if self.group_entropy_weight <= 0 and not needs_labels:
+            return out
+        # Attn^T: the noise-free soft assignments chained to the final groups, as at inference.
+        patch_to_group = vision.patch_to_group()
+        if patch_to_group is None:
+            raise ValueError("The entropy regularisers need a backbone with at least one grouping stage")
+        if self.group_entropy_weight > 0:
+            out["loss_group_entropy"] = self.group_entropy_weight * group_entropy_loss(patch_to_group)
+        if needs_labels:
+            if label_embeds.shape[1] == 0:
+                raise ValueError(
+                    "MODEL.GROUPVIT.LOSS.LABEL_ENTROPY_WEIGHT / SEGMENT_ENTROPY_WEIGHT need labels: set "
+                    "INPUT.IMAGE_TEXT.NUM_LABELS > 0"
+                )
+            # The group-class affinity of zero-shot inference (normalised, times the clamped logit
+            # scale). The scale is detached: sharpening the temperature would lower every entropy
+            # without changing groups or embeddings.
+            affinity = segment_label_affinity(
+                self.img_projector(vision.tokens), label_embeds, self.scale().detach(), label_mask
+            )
+            if self.label_entropy_weight > 0:
+                out["loss_label_entropy"] = self.label_entropy_weight * label_entropy_loss(
+                    patch_to_group, affinity, label_mask
+                )
+            if self.segment_entropy_weight > 0:
+                group_weight, label_weight = self.segment_entropy_inner_weights
+                out["loss_segment_entropy"] = self.segment_entropy_weight * segment_entropy_loss(
+                    affinity, label_mask, group_weight, label_weight
+                )
+        return out
 
     # ----------------------------------------------------------------------------------------
     # Zero-shot inference

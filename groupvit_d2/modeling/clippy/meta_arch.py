@@ -1,0 +1,215 @@
+"""CLIPpy as a Detectron2 meta-architecture: a CLIP-style dual encoder with max-pooled patch
+embeddings, a self-supervised ViT and a sentence-T5 text tower (SPEC section 5; CLIPpy paper)."""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY
+
+from ..dual_encoder import caption_tokens, patch_class_probabilities, sample_class_embeddings
+from ..losses import image_text_contrastive_loss
+from ..zero_shot import TextClassifier, finalize_logits, sliding_window_inference
+from .aggregation import AGGREGATIONS, aggregate
+from .image_encoder import build_timm_vit
+from .pca_grouping import pca_group_scores
+from .text_encoder import build_sentence_t5
+
+__all__ = ["CLIPpy"]
+
+
+@META_ARCH_REGISTRY.register()
+class CLIPpy(nn.Module):
+    """CLIPpy: image-text contrastive training of a ViT whose projected patch embeddings are
+    aggregated by max pooling (or average pooling / the class token), with random dropping of
+    visual tokens in training. Only the caption of each sample is used.
+
+    Training input (a list of dicts): "image" (3, S, S) uint8 RGB (S may exceed the tower's
+    native size: the position embedding is resampled); "text" (1 + K, L) or (L,) CLIP BPE ids with
+    the caption in row 0, or "caption" (str) for a pretrained text tower with its own tokenizer.
+    Training output: {"loss_contrastive"}.
+
+    Inference input: "image" (3, H, W) uint8 resized for evaluation, "height"/"width" (original
+    size), and "dataset_name" or "class_names" (optionally "background_threshold").
+    Inference output: [{"sem_seg": (C, height, width) class probabilities from the per-patch text
+    similarity (top-down grouping), "groups": (height, width) int64 ids of the bottom-up PCA
+    grouping}].
+    """
+
+    @configurable
+    def __init__(self, *, backbone, text_encoder, img_projector, text_projector, pixel_mean, pixel_std,
+                 aggregation="max", contrast_temperature=0.07, max_logit_scale=100.0, num_groups=8,
+                 templates="full", sliding_window=True, crop_size=448, stride=224):
+        """
+        Args:
+            backbone: timm VisionTransformer (forward_features -> (B, P + N, C)).
+            text_encoder: SentenceT5Encoder, (N, L) ids -> (N, C_t).
+            img_projector: (..., C) -> (..., D); applied to every token before aggregation, so
+                the patch embeddings live in the joint space.
+            text_projector: (..., C_t) -> (..., D).
+            pixel_mean, pixel_std: 3 values each, 0-255 RGB scale.
+            aggregation: "max", "avg" or "cls".
+            num_groups: principal components (centres) of the bottom-up grouping.
+            templates, sliding_window, crop_size, stride: zero-shot segmentation settings.
+        """
+        super().__init__()
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"MODEL.CLIPPY.AGGREGATION must be one of {AGGREGATIONS}, got {aggregation!r}")
+        if aggregation == "cls" and backbone.num_prefix_tokens == 0:
+            raise ValueError("MODEL.CLIPPY.AGGREGATION 'cls' needs an image tower with a class token")
+        self.backbone = backbone
+        self.text_encoder = text_encoder
+        self.img_projector = img_projector
+        self.text_projector = text_projector
+        self.aggregation = aggregation
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / contrast_temperature)))
+        self.max_logit_scale = max_logit_scale
+        self.num_groups = num_groups
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1))
+        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1))
+        self.templates_name = templates
+        self.sliding_window = sliding_window
+        self.crop_size = crop_size
+        self.stride = stride
+        self.text_classifier = TextClassifier()
+        self.register_load_state_dict_post_hook(lambda module, keys: module.text_classifier.clear())
+
+    @classmethod
+    def from_config(cls, cfg):
+        c = cfg.MODEL.CLIPPY
+        backbone = build_timm_vit(c.IMAGE_MODEL, c.IMAGE_PRETRAINED, c.IMAGE_OVERRIDES, c.PATCH_DROP_RATE)
+        text_encoder = build_sentence_t5(c.TEXT_MODEL, c.TEXT_PRETRAINED, c.TEXT_OVERRIDES, c.CONTEXT_LENGTH)
+        return {
+            "backbone": backbone,
+            "text_encoder": text_encoder,
+            "img_projector": nn.Linear(backbone.num_features, c.EMBED_DIM),
+            "text_projector": nn.Linear(text_encoder.width, c.EMBED_DIM),
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+            "aggregation": c.AGGREGATION,
+            "contrast_temperature": c.CONTRAST_TEMPERATURE,
+            "max_logit_scale": c.MAX_LOGIT_SCALE,
+            "num_groups": c.NUM_GROUPS,
+            "templates": c.TEMPLATES,
+            "sliding_window": cfg.TEST.SLIDING_WINDOW.ENABLED,
+            "crop_size": cfg.TEST.SLIDING_WINDOW.CROP_SIZE,
+            "stride": cfg.TEST.SLIDING_WINDOW.STRIDE,
+        }
+
+    @property
+    def device(self):
+        return self.pixel_mean.device
+
+    @property
+    def patch_size(self):
+        return int(self.backbone.patch_embed.patch_size[0])
+
+    def train(self, mode=True):
+        if mode:
+            self.text_classifier.clear()
+        return super().train(mode)
+
+    def scale(self):
+        """min(exp(logit_scale), max): the clamped temperature scale (0-d tensor)."""
+        return self.logit_scale.exp().clamp(max=self.max_logit_scale)
+
+    def normalize(self, images):
+        """(B, 3, H, W) 0-255 RGB -> normalised float images."""
+        return (images.to(self.device, self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std
+
+    def backbone_tokens(self, images):
+        """images: (B, 3, H, W) normalised -> (prefix tokens (B, P, C), patch tokens (B, N, C),
+        grid (h, w)). In training N is the share of the h * w patches that was kept."""
+        p = self.patch_size
+        h, w = images.shape[-2:]
+        if h < p or w < p:
+            raise ValueError(f"A {h}x{w} image is smaller than one {p}x{p} patch")
+        tokens = self.backbone.forward_features(images[..., : h - h % p, : w - w % p])
+        prefix = self.backbone.num_prefix_tokens
+        return tokens[:, :prefix], tokens[:, prefix:], (h // p, w // p)
+
+    def encode_image(self, images):
+        """images: (B, 3, H, W) normalised. Returns {"image_embeds": (B, D), "patch_embeds":
+        (B, N, D) (projected, un-normalised), "patch_tokens": (B, N, C), "grid": (h, w)}."""
+        prefix, patches, grid = self.backbone_tokens(images)
+        patch_embeds = self.img_projector(patches)
+        cls_embeds = self.img_projector(prefix[:, 0]) if self.aggregation == "cls" else None
+        return {
+            "image_embeds": aggregate(patch_embeds, cls_embeds, self.aggregation),
+            "patch_embeds": patch_embeds,
+            "patch_tokens": patches,
+            "grid": grid,
+        }
+
+    def encode_text(self, tokens):
+        """(N, L) ids -> (N, D) projected, un-normalised text embeddings."""
+        return self.text_projector(self.text_encoder(tokens.to(self.device)))
+
+    def forward(self, batched_inputs):
+        if self.training:
+            return self.losses(batched_inputs)
+        return [self.inference(x) for x in batched_inputs]
+
+    def losses(self, batched_inputs):
+        sizes = {tuple(x["image"].shape) for x in batched_inputs}
+        if len(sizes) != 1:
+            raise ValueError(f"Training images must share one size, got {sorted(sizes)}")
+        images = self.normalize(torch.stack([x["image"] for x in batched_inputs]))
+        image_embeds = self.encode_image(images)["image_embeds"]
+        text_embeds = self.encode_text(caption_tokens(batched_inputs, self.text_encoder))
+        return {"loss_contrastive": image_text_contrastive_loss(image_embeds, text_embeds, self.scale())}
+
+    # ----------------------------------------------------------------------------------------
+    # Zero-shot inference
+    # ----------------------------------------------------------------------------------------
+    def class_embeddings(self, sample):
+        """(C, D) class embeddings of a sample's vocabulary and its background threshold."""
+        return sample_class_embeddings(
+            self.text_classifier, sample, self.templates_name, self.encode_text, self.text_encoder.tokenize
+        )
+
+    def segment_crops(self, crops, class_emb, bg_thresh):
+        """(n, 3, h, w) normalised crops -> (n, C[+1], h, w) class probabilities."""
+        out = self.encode_image(crops)
+        return patch_class_probabilities(out["patch_embeds"], out["grid"], class_emb, self.scale(),
+                                         crops.shape[-2:], bg_thresh)
+
+    @torch.no_grad()
+    def group_map(self, sample):
+        """(H, W) int64 bottom-up group ids of the (resized) image: PCA centres of its patch
+        features (the tower's output tokens), cosine scores upsampled bilinearly before the argmax."""
+        image = self.normalize(sample["image"][None])
+        out = self.encode_image(image)
+        h, w = out["grid"]
+        scores = pca_group_scores(out["patch_tokens"][0], self.num_groups)
+        scores = scores.t().reshape(1, -1, h, w)
+        return F.interpolate(scores, size=image.shape[-2:], mode="bilinear", align_corners=False)[0].argmax(0)
+
+    def group_maps(self, sample):
+        """[group_map(sample)]: one grouping level, as GroupViT.group_maps lists its stages."""
+        return [self.group_map(sample)]
+
+    @torch.no_grad()
+    def inference(self, sample):
+        """One evaluation sample -> {"sem_seg": (C, height, width), "groups": (height, width)}."""
+        class_emb, bg_thresh = self.class_embeddings(sample)
+        image = self.normalize(sample["image"][None])
+        fn = lambda crops: self.segment_crops(crops, class_emb, bg_thresh)  # noqa: E731
+        logits = sliding_window_inference(image, self.crop_size, self.stride, fn) if self.sliding_window else fn(image)
+        height = sample.get("height", image.shape[-2])
+        width = sample.get("width", image.shape[-1])
+        groups = self.group_map(sample)
+        groups = F.interpolate(groups[None, None].float(), size=(height, width), mode="nearest")[0, 0].long()
+        return {"sem_seg": finalize_logits(logits, (height, width))[0], "groups": groups}
+
+    @torch.no_grad()
+    def classify(self, images, dataset_name=None, class_names=None):
+        """Zero-shot image classification: (B, 3, H, W) uint8 RGB -> (B, C) plain cosine
+        similarities of the aggregated image embedding to the class embeddings."""
+        if (dataset_name is None) == (class_names is None):
+            raise ValueError("classify: give exactly one of dataset_name and class_names")
+        sample = {"dataset_name": dataset_name} if dataset_name is not None else {"class_names": class_names}
+        class_emb, _ = self.class_embeddings(sample)
+        image_embeds = self.encode_image(self.normalize(images))["image_embeds"]
+        return F.normalize(image_embeds.float(), dim=-1) @ class_emb.to(image_embeds.device).t()

@@ -1,0 +1,3 @@
+from .linear_head import GroupViTLinearHead
+
+__all__ = ["GroupViTLinearHead"]
