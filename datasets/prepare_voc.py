@@ -1,14 +1,16 @@
 #!/usr/bin/env python
-"""Write the PASCAL VOC 2012 val labels that `voc21_val` and `voc20_val` read.
+"""Write the PASCAL VOC 2012 labels that `voc21_val`, `voc20_val` and `voc21_train` read.
 
 Reads the official VOC2012 trainval download under $DETECTRON2_DATASETS (default ./datasets):
     VOCdevkit/VOC2012/JPEGImages/<id>.jpg
     VOCdevkit/VOC2012/SegmentationClass/<id>.png   palette PNG: index = class (0 background,
                                                    1..20 classes, 255 object boundary)
-    VOCdevkit/VOC2012/ImageSets/Segmentation/val.txt
+    VOCdevkit/VOC2012/ImageSets/Segmentation/val.txt (and train.txt, when present)
 Writes, for the 1449 val images:
     VOCdevkit/VOC2012/annotations_detectron2/voc21_val/<id>.png   0 background, 1..20, 255 ignore
     VOCdevkit/VOC2012/annotations_detectron2/voc20_val/<id>.png   0..19, 255 ignore (background too)
+and, for the 1464 train images of train.txt (supervised transfer):
+    VOCdevkit/VOC2012/annotations_detectron2/voc21_train/<id>.png
 
 Usage: python datasets/prepare_voc.py [--root DIR]
 """
@@ -90,7 +92,29 @@ def main(root):
             save_label_png(voc21, os.path.join(out21, image_id + ".png"))
             save_label_png(voc20, os.path.join(out20, image_id + ".png"))
     print(f"Wrote {len(ids)} labels to each of {out_dirs[0]} and {out_dirs[1]}.")
+    train_split = os.path.join(voc_root, "ImageSets", "Segmentation", "train.txt")
+    if os.path.isfile(train_split):
+        out_dir = os.path.join(voc_root, VOC_LABEL_DIRS["voc21_train"])
+        _convert_train(train_split, image_dir, label_dir, out_dir)
     return ids
+
+
+def _convert_train(split, image_dir, label_dir, out_dir):
+    """Write voc21 labels (unchanged VOC indices) for the ids of the train split."""
+    ids = read_split_file(split)
+    with staged_output_dirs(out_dir) as (out21,):
+        for image_id in ids:
+            image_path = require_file(
+                os.path.join(image_dir, image_id + ".jpg"), f"the image of {split} entry {image_id}"
+            )
+            label_path = require_file(
+                os.path.join(label_dir, image_id + ".png"), f"the label of {split} entry {image_id}"
+            )
+            label = read_voc_label(label_path)
+            check_label_size(label_path, label.shape, image_path)
+            check_label_values(label, _VALID_VALUES, label_path)
+            save_label_png(label, os.path.join(out21, image_id + ".png"))
+    print(f"Wrote {len(ids)} train labels to {out_dir}.")
 
 
 def parse_args():
