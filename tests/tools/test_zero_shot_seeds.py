@@ -1,0 +1,34 @@
+import importlib.util
+import json
+import pathlib
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("zero_shot_seeds", REPO / "tools" / "zero_shot_seeds.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _finished_run(folder, miou, jaccard=None):
+    folder.mkdir(parents=True)
+    final = {"iteration": 3, "sem_seg/mIoU": miou}
+    if jaccard is not None:
+        final["bottom_up_grouping/Jaccard"] = jaccard
+    # Training records first, the evaluation last, as Detectron2's JSONWriter leaves them.
+    (folder / "metrics.json").write_text(json.dumps({"iteration": 2, "total_loss": 3.0}) + "\n" + json.dumps(final) + "\n")
+
+
+def test_table_from_finished_runs_without_rerunning(tmp_path):
+    _finished_run(tmp_path / "pacl_synthetic_tiny" / "seed0", 10.0)
+    _finished_run(tmp_path / "pacl_synthetic_tiny" / "seed1", 14.0)
+    _finished_run(tmp_path / "clippy_synthetic_tiny" / "seed0", 20.0, jaccard=40.0)
+    _finished_run(tmp_path / "clippy_synthetic_tiny" / "seed1", 20.0, jaccard=50.0)
+    lines = _tool().main(["--configs", str(REPO / "configs" / "pacl" / "synthetic_tiny.yaml"),
+                          str(REPO / "configs" / "clippy" / "synthetic_tiny.yaml"),
+                          "--seeds", "0", "1", "--shards", "unused.tar", "--output", str(tmp_path)])
+    # Sample standard deviations: (10, 14) -> 2 * sqrt(2); (40, 50) -> 5 * sqrt(2).
+    assert lines[2] == "| pacl/synthetic_tiny | 0 1 | 10.00, 14.00 | 12.00 ± 2.83 | - |"
+    assert lines[3] == "| clippy/synthetic_tiny | 0 1 | 20.00, 20.00 | 20.00 ± 0.00 | 45.00 ± 7.07 |"

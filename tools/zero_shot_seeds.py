@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""Train and evaluate configs on the synthetic benchmark with several seeds; print mIoU mean ± std.
+
+    python tools/zero_shot_seeds.py --shards "datasets/synthetic/train/train-{000000..000011}.tar" \
+        --configs configs/pacl/synthetic_tiny.yaml configs/clippy/synthetic_tiny.yaml \
+        --seeds 0 1 2 --output output/seeds SOLVER.MAX_ITER 150
+
+Every (config, seed) pair is one `train_net.py` run (training, then the zero-shot evaluation of its
+DATASETS.TEST, one dataset) in <output>/<config name>/seed<k>; a run whose metrics.json holds the
+evaluation is not repeated. The remaining arguments are config overrides for every run.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _name(config):
+    return os.path.relpath(os.path.splitext(os.path.abspath(config))[0], os.path.join(ROOT, "configs"))
+
+
+def _final_metrics(output):
+    """The evaluation metrics of a finished run, from Detectron2's metrics.json (plain JSON)."""
+    path = os.path.join(output, "metrics.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    evaluated = [r for r in records if "sem_seg/mIoU" in r]
+    return evaluated[-1] if evaluated else None
+
+
+def _run(config, seed, shards, output, opts):
+    metrics = _final_metrics(output)
+    if metrics is None:
+        cmd = [sys.executable, os.path.join(ROOT, "train_net.py"), "--config-file", config,
+               "DATASETS.IMAGE_TEXT.SHARDS", json.dumps([shards]), "SEED", str(seed), "OUTPUT_DIR", output] + opts
+        print("+ " + " ".join(cmd), flush=True)
+        start = time.time()
+        subprocess.run(cmd, cwd=ROOT, check=True)
+        print(f"  {time.time() - start:.0f} s", flush=True)
+        metrics = _final_metrics(output)
+        if metrics is None:
+            raise RuntimeError(f"{output}/metrics.json holds no sem_seg/mIoU: did the run evaluate DATASETS.TEST?")
+    return metrics
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", nargs="+", required=True)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--shards", required=True, help="webdataset shard pattern of the training captions")
+    parser.add_argument("--output", default=os.path.join(ROOT, "output", "seeds"))
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides for every run")
+    args = parser.parse_args(argv)
+
+    lines = ["| config | seeds | mIoU per seed | mIoU mean ± std | Jaccard mean ± std |", "|---|---|---|---|---|"]
+    for config in args.configs:
+        runs = [
+            _run(config, seed, args.shards,
+                 os.path.join(args.output, _name(config).replace(os.sep, "_"), f"seed{seed}"), args.opts)
+            for seed in args.seeds
+        ]
+        miou = [r["sem_seg/mIoU"] for r in runs]
+        jaccard = [r["bottom_up_grouping/Jaccard"] for r in runs if "bottom_up_grouping/Jaccard" in r]
+        per_seed = ", ".join(f"{s:.2f}" for s in miou)
+        lines.append(f"| {_name(config)} | {' '.join(map(str, args.seeds))} | {per_seed} | {_mean_std(miou)} | "
+                     f"{_mean_std(jaccard) if jaccard else '-'} |")
+    print("\n" + "\n".join(lines))
+    return lines
+
+
+def _mean_std(values):
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.2f} ± {std:.2f}"
+
+
+if __name__ == "__main__":
+    main()
