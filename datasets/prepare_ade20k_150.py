@@ -11,13 +11,13 @@ Writes, as Mask2Former's prepare_ade20k_sem_seg.py does:
 Usage: python datasets/prepare_ade20k_150.py [--root DIR] [--splits validation training]
 """
 
-import argparse
 import os
 
 import numpy as np
 from PIL import Image
 
 from groupvit_d2.data.datasets.label_files import (
+    prepare_argument_parser,
     check_label_size,
     check_label_values,
     lookup_table,
@@ -83,12 +83,7 @@ def main(root, splits=("validation",)):
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--root",
-        default=os.getenv("DETECTRON2_DATASETS", "datasets"),
-        help="dataset root (default: $DETECTRON2_DATASETS or ./datasets)",
-    )
+    parser = prepare_argument_parser(__doc__.split("\n")[0])
     parser.add_argument("--splits", nargs="+", default=["validation"])
     return parser.parse_args()
 

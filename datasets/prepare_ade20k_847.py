@@ -21,7 +21,6 @@ groupvit_d2/data/datasets/register_ade20k_847.py.
 Usage: python datasets/prepare_ade20k_847.py [--root DIR] [--max-short-side 512]
 """
 
-import argparse
 import os
 
 import cv2
@@ -29,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from groupvit_d2.data.datasets.label_files import (
+    prepare_argument_parser,
     check_label_size,
     lookup_table,
     require_dir,
@@ -141,12 +141,7 @@ def main(root, splits=("validation",), max_short_side=512):
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--root",
-        default=os.getenv("DETECTRON2_DATASETS", "datasets"),
-        help="dataset root (default: $DETECTRON2_DATASETS or ./datasets)",
-    )
+    parser = prepare_argument_parser(__doc__.split("\n")[0])
     parser.add_argument(
         "--splits", nargs="+", default=["validation"], choices=sorted(_SPLIT_PREFIX)
     )

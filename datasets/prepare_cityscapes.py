@@ -12,13 +12,13 @@ createTrainIdLabelImgs.py does.
 Usage: python datasets/prepare_cityscapes.py [--root DIR] [--splits val train]
 """
 
-import argparse
 import os
 
 import numpy as np
 from PIL import Image
 
 from groupvit_d2.data.datasets.label_files import (
+    prepare_argument_parser,
     check_label_size,
     check_label_values,
     lookup_table,
@@ -98,12 +98,7 @@ def main(root, splits=("val",)):
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--root",
-        default=os.getenv("DETECTRON2_DATASETS", "datasets"),
-        help="dataset root (default: $DETECTRON2_DATASETS or ./datasets)",
-    )
+    parser = prepare_argument_parser(__doc__.split("\n")[0])
     parser.add_argument("--splits", nargs="+", default=["val"], help="gtFine splits to convert")
     return parser.parse_args()
 

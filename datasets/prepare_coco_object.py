@@ -24,7 +24,6 @@ ignored.
 Usage: python datasets/prepare_coco_object.py [--root DIR] [--source {instances,stuffthingmaps}]
 """
 
-import argparse
 import os
 
 import numpy as np
@@ -32,6 +31,7 @@ from pycocotools.coco import COCO
 
 from groupvit_d2.data.datasets.coco_stuffthingmaps import iter_stuffthingmaps
 from groupvit_d2.data.datasets.label_files import (
+    prepare_argument_parser,
     check_label_size,
     lookup_table,
     require_dir,
@@ -149,12 +149,7 @@ def main(root, source="instances"):
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--root",
-        default=os.getenv("DETECTRON2_DATASETS", "datasets"),
-        help="dataset root (default: $DETECTRON2_DATASETS or ./datasets)",
-    )
+    parser = prepare_argument_parser(__doc__.split("\n")[0])
     parser.add_argument(
         "--source",
         choices=("instances", "stuffthingmaps"),

@@ -14,13 +14,17 @@ The output folder and ids follow the MaskFormer-family Detectron2 plugins.
 Usage: python datasets/prepare_coco_stuff.py [--root DIR]
 """
 
-import argparse
 import os
 
 import numpy as np
 
 from groupvit_d2.data.datasets.coco_stuffthingmaps import iter_stuffthingmaps
-from groupvit_d2.data.datasets.label_files import lookup_table, save_label_png, staged_output_dirs
+from groupvit_d2.data.datasets.label_files import (
+    lookup_table,
+    prepare_argument_parser,
+    save_label_png,
+    staged_output_dirs,
+)
 from groupvit_d2.data.datasets.register_coco_stuff import COCO_STUFF_171_IDS, COCO_STUFF_LABEL_DIR
 
 _IGNORE = 255
@@ -50,12 +54,7 @@ def main(root):
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--root",
-        default=os.getenv("DETECTRON2_DATASETS", "datasets"),
-        help="dataset root (default: $DETECTRON2_DATASETS or ./datasets)",
-    )
+    parser = prepare_argument_parser(__doc__.split("\n")[0])
     return parser.parse_args()
 
 

@@ -22,13 +22,13 @@ other 400 classes, as in mmsegmentation's and the official GroupViT's evaluation
 Usage: python datasets/prepare_pascal_context.py [--root DIR] [--split FILE] [--mat-dir DIR]
 """
 
-import argparse
 import os
 
 import numpy as np
 import scipy.io
 
 from groupvit_d2.data.datasets.label_files import (
+    prepare_argument_parser,
     check_label_size,
     check_label_values,
     lookup_table,
@@ -158,12 +158,7 @@ def main(root, split=None, mat_dir=None, labels_txt=None):
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--root",
-        default=os.getenv("DETECTRON2_DATASETS", "datasets"),
-        help="dataset root (default: $DETECTRON2_DATASETS or ./datasets)",
-    )
+    parser = prepare_argument_parser(__doc__.split("\n")[0])
     parser.add_argument("--split", help=f"val id list (default: VOCdevkit/VOC2010/{_SPLIT})")
     parser.add_argument("--mat-dir", help="folder of <id>.mat files (default: VOC2010/trainval)")
     parser.add_argument("--labels", help="labels.txt to check (default: VOC2010/labels.txt)")

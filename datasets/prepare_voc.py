@@ -15,13 +15,13 @@ and, for the 1464 train images of train.txt (supervised transfer):
 Usage: python datasets/prepare_voc.py [--root DIR]
 """
 
-import argparse
 import os
 
 import numpy as np
 from PIL import Image
 
 from groupvit_d2.data.datasets.label_files import (
+    prepare_argument_parser,
     check_label_size,
     check_label_values,
     lookup_table,
@@ -118,12 +118,7 @@ def _convert_train(split, image_dir, label_dir, out_dir):
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--root",
-        default=os.getenv("DETECTRON2_DATASETS", "datasets"),
-        help="dataset root (default: $DETECTRON2_DATASETS or ./datasets)",
-    )
+    parser = prepare_argument_parser(__doc__.split("\n")[0])
     return parser.parse_args()
 
 

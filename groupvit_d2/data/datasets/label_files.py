@@ -130,3 +130,16 @@ def staged_output_dirs(*final_dirs):
         if os.path.isdir(final):
             shutil.rmtree(final)
         os.replace(tmp, final)
+
+
+def prepare_argument_parser(description):
+    """The prepare scripts' common command line: --root, defaulting to $DETECTRON2_DATASETS."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--root",
+        default=os.getenv("DETECTRON2_DATASETS", "datasets"),
+        help="dataset root (default: $DETECTRON2_DATASETS or ./datasets)",
+    )
+    return parser
