@@ -19,6 +19,7 @@ setup(
         "iopath",
         "timm",
         "scipy",
+        "scikit-learn",
         "matplotlib",
         "safetensors",
     ],

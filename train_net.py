@@ -23,6 +23,7 @@ from groupvit_d2.data.train_loaders import build_train_loader
 from groupvit_d2.engine import MixedPrecisionTrainer, build_groupvit_optimizer, results_table
 from groupvit_d2.engine.mixed_precision import parse_amp_dtype
 from groupvit_d2.evaluation import GroupPicturesWriter, build_diagnostic_evaluators
+from groupvit_d2.evaluation.boundary_iou import BoundaryIoUEvaluator
 from groupvit_d2.evaluation.jaccard import JaccardEvaluator
 
 
@@ -64,6 +65,8 @@ class Trainer(DefaultTrainer):
         if cfg.TEST.JACCARD.ENABLED:
             evaluators.append(JaccardEvaluator(dataset_name, model, cfg.TEST.JACCARD.MATCHING,
                                                cfg.TEST.JACCARD.IGNORE_BACKGROUND))
+        if cfg.TEST.BOUNDARY_IOU.ENABLED:
+            evaluators.append(BoundaryIoUEvaluator(dataset_name, cfg.TEST.BOUNDARY_IOU.DILATION_RATIO))
         return DatasetEvaluators(evaluators)
 
     @classmethod

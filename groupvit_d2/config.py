@@ -117,6 +117,12 @@ def _add_zero_shot_config(cfg):
     # A user vocabulary (class names) replaces the dataset's classes when not empty.
     z.VOCABULARY = []
     z.VOCABULARY_HAS_BACKGROUND = False
+    # Where the groups come from (paper Table 4): "groups" (the learned grouping), "pixel" (every
+    # patch token is its own group), or a clustering of the patch tokens of each image/window:
+    # "kmeans", "spectral" (NUM_CLUSTERS clusters) or "meanshift" (bandwidth estimated per image).
+    # A plain ViT (no grouping stages) has its final patch tokens as groups: "groups" = "pixel".
+    z.GROUPING = "groups"
+    z.NUM_CLUSTERS = 8
 
     cfg.TEST.SLIDING_WINDOW = CN()
     cfg.TEST.SLIDING_WINDOW.ENABLED = True
@@ -229,6 +235,11 @@ def _add_diagnostics_config(cfg):
     cfg.TEST.KNN_WITHOUT_BACKGROUND = True
     # How many images of each evaluated dataset get their group-assignment entropy map written.
     cfg.TEST.ENTROPY_MAPS = 0
+    # Per-class Boundary IoU (Cheng et al. 2021; GroupViT Table 3) next to SemSegEvaluator: each
+    # class's boundary is its mask pixels within DILATION_RATIO x image diagonal of its contour.
+    cfg.TEST.BOUNDARY_IOU = CN()
+    cfg.TEST.BOUNDARY_IOU.ENABLED = False
+    cfg.TEST.BOUNDARY_IOU.DILATION_RATIO = 0.02
 
 
 def _add_alternative_models_config(cfg):

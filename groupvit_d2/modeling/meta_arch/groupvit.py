@@ -35,6 +35,7 @@ from ..zero_shot import (
     sliding_window_inference,
     upsample_group_maps,
 )
+from ..zero_shot.clustering import GROUPING_METHODS, cluster_mean_tokens, cluster_patches
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ class GroupViT(nn.Module):
                  group_entropy_weight=0.0, label_entropy_weight=0.0, segment_entropy_weight=0.0,
                  segment_entropy_inner_weights=(0.2, 0.1), non_noisy=False, trainable_patterns=(),
                  random_erasing=0.0, context_length=77, templates="full", topk=5, default_bg_thresh=0.95,
-                 vocabulary=(), vocabulary_has_background=False, sliding_window=True, crop_size=448, stride=224):
+                 vocabulary=(), vocabulary_has_background=False, sliding_window=True, crop_size=448, stride=224,
+                 grouping="groups", num_clusters=8):
         super().__init__()
         self.backbone = backbone
         self.text_encoder = text_encoder
@@ -108,6 +110,12 @@ class GroupViT(nn.Module):
         self.sliding_window = sliding_window
         self.crop_size = crop_size
         self.stride = stride
+        if grouping not in GROUPING_METHODS:
+            raise ValueError(f"MODEL.GROUPVIT.ZERO_SHOT.GROUPING must be one of {GROUPING_METHODS}, got {grouping!r}")
+        if int(num_clusters) < 1:
+            raise ValueError(f"MODEL.GROUPVIT.ZERO_SHOT.NUM_CLUSTERS must be >= 1, got {num_clusters}")
+        self.grouping = grouping
+        self.num_clusters = int(num_clusters)
         self.text_classifier = TextClassifier()
         # Cached class embeddings go stale whenever the weights change.
         self.register_load_state_dict_post_hook(lambda module, keys: module.text_classifier.clear())
@@ -152,6 +160,8 @@ class GroupViT(nn.Module):
             "sliding_window": cfg.TEST.SLIDING_WINDOW.ENABLED,
             "crop_size": cfg.TEST.SLIDING_WINDOW.CROP_SIZE,
             "stride": cfg.TEST.SLIDING_WINDOW.STRIDE,
+            "grouping": g.ZERO_SHOT.GROUPING,
+            "num_clusters": g.ZERO_SHOT.NUM_CLUSTERS,
         }
 
     @property
@@ -350,10 +360,40 @@ class GroupViT(nn.Module):
             raise ValueError(f"A {h}x{w} crop is smaller than one {p}x{p} patch")
         out = self.encode_image(crops[..., : h - h % p, : w - w % p])
         vision = out["vision"]
-        maps = cumulative_group_maps(vision.soft_assignments)[-1]
-        onehot = onehot_argmax(upsample_group_maps(maps, vision.grid, (h, w)))
-        affinity = group_class_affinity(out["group_embeds"], out["image_embeds"], class_emb, self.scale(), self.topk)
-        return pixel_class_scores(onehot, affinity.to(onehot.dtype), bg_thresh)
+        # ---- The assignment source (MODEL.GROUPVIT.ZERO_SHOT.GROUPING); the rest is shared. ----
+        if self.grouping == "groups" and vision.soft_assignments:
+            groups = [(cumulative_group_maps(vision.soft_assignments)[-1], out["group_embeds"], out["image_embeds"])]
+        else:
+            # Non-parametric groups (paper Table 4): their number differs from crop to crop.
+            groups = [(maps, embeds, out["image_embeds"][i : i + 1])
+                      for i, (maps, embeds) in enumerate(self.nonparametric_groups(vision))]
+        # ---------------------------------------------------------------------------------------
+        scores = []
+        for maps, group_embeds, image_embeds in groups:
+            onehot = onehot_argmax(upsample_group_maps(maps, vision.grid, (h, w)))
+            affinity = group_class_affinity(group_embeds, image_embeds, class_emb, self.scale(), self.topk)
+            scores.append(pixel_class_scores(onehot, affinity.to(onehot.dtype), bg_thresh))
+        return torch.cat(scores)
+
+    def nonparametric_groups(self, vision):
+        """Groups of the patch tokens by `self.grouping` ("groups" on a model without grouping stages
+        is "pixel": a plain ViT's final tokens are its groups), per image of the batch.
+
+        The patch tokens are a plain ViT's final tokens; for GroupViT, those of the first stage
+        (the last ones per patch) through the final LayerNorm, the features the projector is fed.
+        Each cluster's embedding is its mean token, projected.
+
+        Returns:
+            list of B pairs: (1, N, K) one-hot patch-to-cluster map and (1, K, D) cluster embeddings.
+        """
+        method = "pixel" if self.grouping == "groups" else self.grouping
+        tokens = vision.tokens if not vision.soft_assignments else self.backbone.norm(vision.stage_tokens[0])
+        groups = []
+        for patch_tokens in tokens:
+            assignment = cluster_patches(patch_tokens, method, self.num_clusters)
+            embeds = self.img_projector(cluster_mean_tokens(assignment, patch_tokens)[None])
+            groups.append((assignment.t()[None], embeds))
+        return groups
 
     @torch.no_grad()
     def semantic_inference(self, sample):
