@@ -5,6 +5,7 @@ Train:        python train_net.py --config-file configs/... [--num-gpus N] [--re
 Evaluate:     python train_net.py --config-file configs/... --eval-only MODEL.WEIGHTS <file or URL>
 Multi-node:   add --num-machines M --machine-rank R --dist-url tcp://HOST:PORT
 """
+import json
 import logging
 import os
 import weakref
@@ -14,6 +15,7 @@ from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, hooks, launch
 from detectron2.evaluation import DatasetEvaluators, SemSegEvaluator
+from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
 
 from groupvit_d2 import add_groupvit_config
@@ -79,8 +81,13 @@ class Trainer(DefaultTrainer):
             evaluators = [cls.build_evaluator(cfg, name, model=model) for name in cfg.DATASETS.TEST]
         results = super().test(cfg, model, evaluators)
         if comm.is_main_process() and results:
-            table = results_table(results if len(cfg.DATASETS.TEST) > 1 else {cfg.DATASETS.TEST[0]: results})
-            logging.getLogger("groupvit_d2").info("Zero-shot semantic segmentation:\n" + table)
+            by_dataset = results if len(cfg.DATASETS.TEST) > 1 else {cfg.DATASETS.TEST[0]: results}
+            logging.getLogger("groupvit_d2").info("Zero-shot semantic segmentation:\n" + results_table(by_dataset))
+            # --eval-only leaves no metrics.json: the latest results also go to a plain JSON file.
+            path = os.path.join(cfg.OUTPUT_DIR, "inference", "results.json")
+            PathManager.mkdirs(os.path.dirname(path))
+            with PathManager.open(path, "w") as f:
+                json.dump(by_dataset, f, indent=1)
         return results
 
 

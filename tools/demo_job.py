@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 
-import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "configs", "synthetic", "groupvit_tiny.yaml")
@@ -55,7 +54,8 @@ def main():
     from groupvit_d2.evaluation.baselines import most_frequent_class_scores  # noqa: E402
 
     eval_dir = os.path.join(args.output, "inference", "synthetic_val")
-    scores = torch.load(os.path.join(eval_dir, "sem_seg_evaluation.pth"), weights_only=True)
+    with open(os.path.join(args.output, "inference", "results.json")) as f:
+        scores = json.load(f)["synthetic_val"]["sem_seg"]
     cls, baseline = most_frequent_class_scores("synthetic_val")
     name = MetadataCatalog.get("synthetic_val").stuff_classes[cls]
     ratio = scores["mIoU"] / baseline["mIoU"]
