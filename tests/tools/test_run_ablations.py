@@ -1,0 +1,62 @@
+"""The ablation regeneration (tools/run_ablations.py), one seed and a few iterations a run: every
+table's runs train and evaluate through train_net.py, and the page, plots and pictures are written."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from groupvit_d2.data.synthetic import generate_synthetic_dataset
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+import run_ablations  # noqa: E402
+
+SMALL = ["MODEL.GROUPVIT.IMAGE_SIZE", "32", "INPUT.IMAGE_TEXT.CROP_SIZE", "32", "INPUT.MIN_SIZE_TEST", "32",
+         "TEST.SLIDING_WINDOW.CROP_SIZE", "32", "TEST.SLIDING_WINDOW.STRIDE", "16", "MODEL.DEVICE", "cpu"]
+
+
+def test_mean_std_and_errors():
+    assert run_ablations.mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    assert run_ablations.mean_std([4.0]) == (4.0, 0.0)
+    with pytest.raises(ValueError):
+        run_ablations.mean_std([])
+
+
+def test_page_section_is_replaced_not_duplicated(tmp_path):
+    page = tmp_path / "RESULTS.md"
+    page.write_text("# Results\n\nkept above\n")
+    run_ablations.write_page(str(page), "first")
+    page.write_text(page.read_text() + "\nkept below\n")
+    run_ablations.write_page(str(page), "second")
+    text = page.read_text()
+    assert "kept above" in text and "kept below" in text and "second" in text and "first" not in text
+    assert text.count(run_ablations.BEGIN) == 1
+
+
+def test_smoke_regeneration(tmp_path):
+    root = tmp_path / "datasets"
+    meta = generate_synthetic_dataset(str(root / "synthetic"), seed=0, num_train=8, num_val=2, image_size=32,
+                                      max_image_size=40, shard_size=8, write_train_seg=False)
+    page = tmp_path / "docs" / "RESULTS.md"
+    env = dict(os.environ, DETECTRON2_DATASETS=str(root), OMP_NUM_THREADS="1")
+    subprocess.run([sys.executable, os.path.join(REPO, "tools", "run_ablations.py"), "--smoke", "--jobs", "2",
+                    "--output", str(tmp_path / "runs"), "--page", str(page), "--pictures", "1"] + SMALL,
+                   check=True, env=env, cwd=REPO, timeout=900)
+    text = page.read_text()
+    for table in run_ablations.TABLES:
+        assert table.title in text
+        assert (tmp_path / "docs" / "results" / f"ablation_{table.key}.png").stat().st_size > 0
+        for row in table.rows:
+            out = tmp_path / "runs" / row.config / "seed0"
+            if row.grouping:
+                out = out / f"eval_{row.grouping}"
+            with open(out / "inference" / "results.json") as f:
+                assert 0.0 <= json.load(f)["synthetic_val"]["sem_seg"]["mIoU"] <= 100.0
+    assert (tmp_path / "docs" / "results" / "ablation_groups.png").is_file()
+    # Table 3 reports the boundary IoU of both models.
+    table3 = text.split("### Table 3")[1].split("###")[0]
+    rows = [line for line in table3.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
+    assert len(rows) == 2 and all(row.count("±") == 2 for row in rows)
+    assert meta["num_val"] == 2

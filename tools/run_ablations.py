@@ -1,0 +1,280 @@
+#!/usr/bin/env python
+"""Reproduce the structure of the GroupViT paper's ablations (Tables 1-4) on the synthetic benchmark.
+
+    python tools/run_ablations.py --seeds 0 1 2 --jobs 2          # all tables, writes docs/RESULTS.md
+    python tools/run_ablations.py --smoke --output /tmp/abl ...   # one seed, a few iterations
+
+Every setting is a config under configs/ablations/ (sizes and schedule fixed there) and every
+(config, seed) pair one `train_net.py` run in <output>/<config>/seed<k>: training on the synthetic
+captions, then the zero-shot evaluation (SemSegEvaluator mIoU and BoundaryIoUEvaluator bIoU) on
+`synthetic_val`. Table 4's plain ViT is trained once a seed and evaluated with each non-parametric
+grouping (`--eval-only`). Finished runs are read back, not repeated, so an interrupted regeneration
+resumes. The results go between the ablation markers of the results page (the rest of the page is
+kept), with a plot per table and example group pictures next to it.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple, Tuple
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(ROOT, "configs", "ablations")
+BEGIN, END = "<!-- ablations:begin -->", "<!-- ablations:end -->"
+DATASET = "synthetic_val"
+
+
+class Row(NamedTuple):
+    label: Tuple[str, ...]  # the paper table's columns for this row
+    config: str  # file under configs/ablations
+    grouping: str = ""  # an --eval-only pass with MODEL.GROUPVIT.ZERO_SHOT.GROUPING, "" for the training run's
+    paper: str = ""  # the paper's mask mIoU for the row (its scale, not ours)
+
+
+class Table(NamedTuple):
+    key: str
+    title: str
+    columns: Tuple[str, ...]
+    rows: Tuple[Row, ...]
+    boundary: bool = False
+
+
+TABLES = (
+    Table("table1", "Table 1: hard vs soft assignment, with and without the multi-label loss",
+          ("assignment", "multi-label loss"), (
+              Row(("soft", ""), "one_stage_soft_contrastive", paper="12.0"),
+              Row(("hard", ""), "one_stage_contrastive", paper="36.7"),
+              Row(("soft", "yes"), "one_stage_soft", paper="25.1"),
+              Row(("hard", "yes"), "one_stage", paper="39.3"),
+          )),
+    Table("table2", "Table 2: number of group and output tokens", ("# group tokens", "# output tokens"), (
+        Row(("16", "4"), "one_stage_g16_o4", paper="28.6"),
+        Row(("16", "8"), "one_stage_g16_o8", paper="37.1"),
+        Row(("32", "8"), "one_stage_g32_o8", paper="38.3"),
+        Row(("64", "8"), "one_stage", paper="39.3"),
+        Row(("64", "16"), "one_stage_g64_o16", paper="38.0"),
+    )),
+    Table("table3", "Table 3: single-stage and multi-stage grouping", ("# stages",), (
+        Row(("1",), "one_stage", paper="39.3 / 31.6"),
+        Row(("2",), "two_stage", paper="41.1 / 33.5"),
+    ), boundary=True),
+    Table("table4", "Table 4: a plain ViT with non-parametric grouping, and GroupViT", ("arch", "method"), (
+        Row(("ViT", "pixel-wise"), "vit_plain", grouping="pixel", paper="20.1"),
+        Row(("ViT", "K-means"), "vit_plain", grouping="kmeans", paper="25.0"),
+        Row(("ViT", "mean-shift"), "vit_plain", grouping="meanshift", paper="20.7"),
+        Row(("ViT", "spectral clustering"), "vit_plain", grouping="spectral", paper="19.7"),
+        Row(("GroupViT", "2-stage grouping"), "two_stage", paper="51.2"),
+    )),
+)
+# The run whose group pictures illustrate the page.
+PICTURES_FROM = "two_stage"
+SMOKE_OPTS = ["SOLVER.MAX_ITER", "2", "SOLVER.WARMUP_ITERS", "1", "SOLVER.IMS_PER_BATCH", "4",
+              "DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER", "8", "DATASETS.IMAGE_TEXT.EPOCH_LENGTH", "8",
+              "DATALOADER.NUM_WORKERS", "0"]
+
+
+def _read_results(output):
+    path = os.path.join(output, "inference", "results.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        results = json.load(f)
+    if DATASET not in results:
+        raise RuntimeError(f"{path} holds no results for {DATASET} (has {sorted(results)})")
+    res = results[DATASET]
+    return {"mIoU": res["sem_seg"]["mIoU"], "bIoU": res.get("boundary_iou", {}).get("bIoU")}
+
+
+def _run(cmd, log_path):
+    with open(log_path, "w") as log:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode:
+        raise RuntimeError(f"run failed (exit {proc.returncode}), see {log_path}:\n  " + " ".join(cmd))
+
+
+def run_setting(config, seed, grouping, args):
+    """Train `config` with `seed` (once), then evaluate it with `grouping` if given; returns metrics."""
+    train_dir = os.path.join(args.output, config, f"seed{seed}")
+    out_dir = os.path.join(train_dir, f"eval_{grouping}") if grouping else train_dir
+    results = _read_results(out_dir)
+    if results is not None:
+        return results
+    common = [sys.executable, os.path.join(ROOT, "train_net.py"), "--config-file",
+              os.path.join(CONFIGS, config + ".yaml")]
+    opts = ["SEED", str(seed)] + args.opts
+    if _read_results(train_dir) is None:
+        pictures = ["TEST.GROUP_PICTURES", str(args.pictures)] if config == PICTURES_FROM and seed == args.seeds[0] else []
+        os.makedirs(train_dir, exist_ok=True)
+        start = time.time()
+        _run(common + ["DATASETS.IMAGE_TEXT.SHARDS", json.dumps([args.shards]), "OUTPUT_DIR", train_dir]
+             + pictures + opts, os.path.join(train_dir, "run.log"))
+        print(f"  trained {config} seed {seed} in {time.time() - start:.0f} s", flush=True)
+    if grouping:
+        os.makedirs(out_dir, exist_ok=True)
+        _run(common + ["--eval-only", "MODEL.WEIGHTS", os.path.join(train_dir, "model_final.pth"),
+                       "MODEL.GROUPVIT.ZERO_SHOT.GROUPING", grouping, "OUTPUT_DIR", out_dir] + opts,
+             os.path.join(out_dir, "run.log"))
+        print(f"  evaluated {config} seed {seed} with {grouping}", flush=True)
+    results = _read_results(out_dir)
+    if results is None:
+        raise RuntimeError(f"{out_dir} has no inference/results.json after its run")
+    return results
+
+
+def mean_std(values):
+    """(mean, sample std) of a list of numbers; std is 0 for a single value."""
+    if not values:
+        raise ValueError("mean_std of no values")
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def _cell(values):
+    mean, std = mean_std(values)
+    return f"{mean:.2f} ± {std:.2f}"
+
+
+def table_markdown(table, metrics, seeds):
+    """A markdown table for `table`; metrics maps (config, grouping) -> list of per-seed dicts."""
+    head = list(table.columns) + ["mask mIoU"] + (["boundary IoU"] if table.boundary else []) + [
+        "per seed (mIoU)", "paper"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in table.rows:
+        runs = metrics[(row.config, row.grouping)]
+        miou = [r["mIoU"] for r in runs]
+        cells = list(row.label) + [_cell(miou)]
+        if table.boundary:
+            cells.append(_cell([r["bIoU"] for r in runs]))
+        cells += [", ".join(f"{v:.2f}" for v in miou), row.paper]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"Configs: " + ", ".join(sorted({f"`configs/ablations/{r.config}.yaml`" for r in table.rows}))
+                 + f"; seeds {' '.join(map(str, seeds))}; mean ± sample standard deviation.")
+    return "\n".join(lines)
+
+
+def plot_table(table, metrics, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [" / ".join(x for x in r.label if x) or "-" for r in table.rows]
+    keys = ["mIoU"] + (["bIoU"] if table.boundary else [])
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(names), 3.2))
+    width = 0.8 / len(keys)
+    for k, key in enumerate(keys):
+        stats = [mean_std([r[key] for r in metrics[(row.config, row.grouping)]]) for row in table.rows]
+        xs = [i + (k - (len(keys) - 1) / 2) * width for i in range(len(names))]
+        ax.bar(xs, [s[0] for s in stats], width, yerr=[s[1] for s in stats], capsize=3,
+               label="mask mIoU" if key == "mIoU" else "boundary IoU")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, fontsize=8, rotation=15)
+    ax.set_ylabel("%")
+    ax.set_title(table.title.split(":")[0], fontsize=9)
+    if len(keys) > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def collect_pictures(args, target):
+    """Concatenate the first group pictures of the pictures run into one strip; False if none."""
+    import numpy as np
+    from PIL import Image
+
+    folder = os.path.join(args.output, PICTURES_FROM, f"seed{args.seeds[0]}", "inference", DATASET, "pictures")
+    if not os.path.isdir(folder):
+        return False
+    rows = []
+    for stem in sorted({f.rsplit("_", 1)[0] for f in os.listdir(folder) if f.endswith("_seg.png")})[:4]:
+        names = [f"{stem}_seg.png"] + sorted(f for f in os.listdir(folder) if f.startswith(stem + "_groups_stage"))
+        images = [np.asarray(Image.open(os.path.join(folder, n)).convert("RGB")) for n in names]
+        height = min(i.shape[0] for i in images)
+        rows.append(np.concatenate([i[:height] for i in images], axis=1))
+    if not rows:
+        return False
+    width = min(r.shape[1] for r in rows)
+    Image.fromarray(np.concatenate([r[:, :width] for r in rows], axis=0)).save(target)
+    return True
+
+
+def write_page(page, section):
+    """Replace the ablation section of `page` (between the markers), or append it."""
+    text = open(page).read() if os.path.isfile(page) else "# Results\n"
+    block = f"{BEGIN}\n{section.rstrip()}\n{END}"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    with open(page, "w") as f:
+        f.write(text)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shards", default=None,
+                        help="training shard pattern (default: from $DETECTRON2_DATASETS/synthetic/meta.json)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
+    parser.add_argument("--tables", nargs="+", default=[t.key for t in TABLES], choices=[t.key for t in TABLES])
+    parser.add_argument("--output", default=os.path.join(ROOT, "output", "ablations"))
+    parser.add_argument("--page", default=os.path.join(ROOT, "docs", "RESULTS.md"))
+    parser.add_argument("--figures", default=None, help="folder of the plots (default: <page dir>/results)")
+    parser.add_argument("--pictures", type=int, default=4, help="group pictures written by the pictures run")
+    parser.add_argument("--smoke", action="store_true", help="one seed, a few iterations: checks the pipeline")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides for every run")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.seeds = args.seeds[:1]
+        args.opts = SMOKE_OPTS + args.opts
+    if args.shards is None:
+        meta = os.path.join(os.environ.get("DETECTRON2_DATASETS", "datasets"), "synthetic", "meta.json")
+        if not os.path.isfile(meta):
+            raise SystemExit(f"{meta} not found: generate the benchmark (tools/generate_synthetic.py) or pass --shards")
+        with open(meta) as f:
+            args.shards = os.path.join(os.path.dirname(meta), json.load(f)["train_shards"])
+    tables = [t for t in TABLES if t.key in args.tables]
+    figures = args.figures or os.path.join(os.path.dirname(os.path.abspath(args.page)), "results")
+    os.makedirs(figures, exist_ok=True)
+
+    # Training runs first (one per config and seed), then the extra --eval-only passes.
+    settings = sorted({(r.config, r.grouping) for t in tables for r in t.rows}, key=lambda s: (s[1] != "", s))
+    trains = sorted({(c, s) for c, _ in settings for s in args.seeds})
+    start = time.time()
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        list(pool.map(lambda cs: run_setting(cs[0], cs[1], "", args), trains))
+        futures = {(c, g, s): pool.submit(run_setting, c, s, g, args) for c, g in settings for s in args.seeds}
+        metrics = {(c, g): [futures[(c, g, s)].result() for s in args.seeds] for c, g in settings}
+    elapsed = time.time() - start
+
+    parts = ["## Ablations at small scale (GroupViT paper, Tables 1-4)", "",
+             "Regenerate with `python tools/run_ablations.py --seeds " + " ".join(map(str, args.seeds))
+             + " --jobs 2` (" + ("smoke run, " if args.smoke else "") + f"this page: {elapsed / 60:.0f} min of runs"
+             + (", overrides " + " ".join(args.opts) if args.opts else "") + "). "
+             "Each row trains the config on the synthetic captions and evaluates it zero-shot on `synthetic_val` "
+             "(200 images, 13 classes, background included) with `SemSegEvaluator` and `BoundaryIoUEvaluator`. "
+             "The paper's column is its PASCAL VOC mask mIoU (CC12M, 1-stage unless stated), for the order only."]
+    for table in tables:
+        plot = os.path.join(figures, f"ablation_{table.key}.png")
+        plot_table(table, metrics, plot)
+        parts += ["", f"### {table.title}", "", table_markdown(table, metrics, args.seeds), "",
+                  f"![{table.title}]({os.path.relpath(plot, os.path.dirname(os.path.abspath(args.page)))})"]
+    strip = os.path.join(figures, "ablation_groups.png")
+    if collect_pictures(args, strip):
+        parts += ["", "### Example groups", "",
+                  f"`configs/ablations/{PICTURES_FROM}.yaml`, seed {args.seeds[0]}: segmentation, then the "
+                  "groups of each stage.", "",
+                  f"![groups]({os.path.relpath(strip, os.path.dirname(os.path.abspath(args.page)))})"]
+    write_page(args.page, "\n".join(parts))
+    print(f"wrote {args.page} and the plots in {figures} ({elapsed:.0f} s of runs)")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
