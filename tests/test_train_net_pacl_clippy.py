@@ -82,6 +82,9 @@ def test_train_then_eval_only(name, synthetic, tmp_path):
     with open(tmp_path / "train" / "metrics.json") as f:
         after_training = [json.loads(line) for line in f if "sem_seg/mIoU" in line][-1]
     assert miou == pytest.approx(after_training["sem_seg/mIoU"])
+    # --eval-only leaves its results in a plain JSON file too.
+    with open(tmp_path / "eval" / "inference" / "results.json") as f:
+        assert json.load(f)[val]["sem_seg"]["mIoU"] == pytest.approx(miou)
     if name == "clippy":  # Base-CLIPpy.yaml turns the Jaccard evaluator on
         grouping = results["bottom_up_grouping"]
         assert grouping["num_images"] == 2 and 0.0 < grouping["Jaccard"] <= 100.0
