@@ -102,7 +102,7 @@ def run_setting(config, seed, grouping, args):
     train_dir = os.path.join(args.output, config, f"seed{seed}")
     out_dir = os.path.join(train_dir, f"eval_{grouping}") if grouping else train_dir
     results = _read_results(out_dir)
-    if results is not None:
+    if results is not None or args.collect_only:
         return results
     common = [sys.executable, os.path.join(ROOT, "train_net.py"), "--config-file",
               os.path.join(CONFIGS, config + ".yaml")]
@@ -144,7 +144,11 @@ def table_markdown(table, metrics, seeds):
         "per seed (mIoU)", "paper"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in table.rows:
-        runs = metrics[(row.config, row.grouping)]
+        runs = [r for r in metrics[(row.config, row.grouping)] if r is not None]
+        if not runs:
+            lines.append("| " + " | ".join(list(row.label) + ["not run"] * (len(head) - len(row.label) - 1)
+                                           + [row.paper]) + " |")
+            continue
         miou = [r["mIoU"] for r in runs]
         cells = list(row.label) + [_cell(miou)]
         if table.boundary:
@@ -152,8 +156,9 @@ def table_markdown(table, metrics, seeds):
         cells += [", ".join(f"{v:.2f}" for v in miou), row.paper]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"Configs: " + ", ".join(sorted({f"`configs/ablations/{r.config}.yaml`" for r in table.rows}))
-                 + f"; seeds {' '.join(map(str, seeds))}; mean ± sample standard deviation.")
+    lines.append("Configs: " + ", ".join(sorted({f"`configs/ablations/{r.config}.yaml`" for r in table.rows}))
+                 + f"; seeds {' '.join(map(str, seeds))}; mean ± sample standard deviation over the seeds"
+                 " that ran (the per-seed column lists them).")
     return "\n".join(lines)
 
 
@@ -168,7 +173,8 @@ def plot_table(table, metrics, path):
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(names), 3.2))
     width = 0.8 / len(keys)
     for k, key in enumerate(keys):
-        stats = [mean_std([r[key] for r in metrics[(row.config, row.grouping)]]) for row in table.rows]
+        stats = [mean_std([r[key] for r in metrics[(row.config, row.grouping)] if r is not None] or [0.0])
+                 for row in table.rows]
         xs = [i + (k - (len(keys) - 1) / 2) * width for i in range(len(names))]
         ax.bar(xs, [s[0] for s in stats], width, yerr=[s[1] for s in stats], capsize=3,
                label="mask mIoU" if key == "mIoU" else "boundary IoU")
@@ -228,6 +234,8 @@ def main(argv=None):
     parser.add_argument("--figures", default=None, help="folder of the plots (default: <page dir>/results)")
     parser.add_argument("--pictures", type=int, default=4, help="group pictures written by the pictures run")
     parser.add_argument("--smoke", action="store_true", help="one seed, a few iterations: checks the pipeline")
+    parser.add_argument("--collect-only", action="store_true",
+                        help="run nothing: write the page from the runs that have finished")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides for every run")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -255,8 +263,8 @@ def main(argv=None):
 
     parts = ["## Ablations at small scale (GroupViT paper, Tables 1-4)", "",
              "Regenerate with `python tools/run_ablations.py --seeds " + " ".join(map(str, args.seeds))
-             + " --jobs 2` (" + ("smoke run, " if args.smoke else "") + f"this page: {elapsed / 60:.0f} min of runs"
-             + (", overrides " + " ".join(args.opts) if args.opts else "") + "). "
+             + " --jobs 2`" + (" (smoke run)" if args.smoke else "")
+             + (f", overrides `{' '.join(args.opts)}`" if args.opts else "") + ". "
              "Each row trains the config on the synthetic captions and evaluates it zero-shot on `synthetic_val` "
              "(200 images, 13 classes, background included) with `SemSegEvaluator` and `BoundaryIoUEvaluator`. "
              "The paper's column is its PASCAL VOC mask mIoU (CC12M, 1-stage unless stated), for the order only."]

@@ -60,3 +60,12 @@ def test_smoke_regeneration(tmp_path):
     rows = [line for line in table3.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
     assert len(rows) == 2 and all(row.count("±") == 2 for row in rows)
     assert meta["num_val"] == 2
+
+
+def test_collect_only_marks_rows_without_runs(tmp_path):
+    page = tmp_path / "RESULTS.md"
+    run_ablations.main(["--collect-only", "--shards", "unused.tar", "--output", str(tmp_path / "none"),
+                        "--page", str(page), "--tables", "table3"])
+    table3 = page.read_text().split("### Table 3")[1]
+    assert table3.count("not run") == 2 * 3  # two rows: mIoU, boundary IoU and per-seed cells
+    assert (tmp_path / "results" / "ablation_table3.png").is_file()
