@@ -1,5 +1,6 @@
 """GroupViT as a Detectron2 meta-architecture: dual encoder, contrastive training, zero-shot
 semantic segmentation (SPEC sections 1-3)."""
+import dataclasses
 import hashlib
 import logging
 import math
@@ -345,7 +346,9 @@ class GroupViT(nn.Module):
             names, _, bg_thresh = class_names_from_metadata(MetadataCatalog.get(dataset_name))
             key = "dataset:" + dataset_name
         key = f"{key}|{self.templates_name}"
-        emb = self.text_classifier.get(key, names, templates, self.encode_text, self.tokenizer)
+        # fp32 whatever the caller's autocast: the cache must not depend on the first call's precision.
+        with torch.autocast(self.device.type, enabled=False):
+            emb = self.text_classifier.get(key, names, templates, self.encode_text, self.tokenizer)
         return emb, bg_thresh
 
     def segment_crops(self, crops, class_emb, bg_thresh):
@@ -359,21 +362,27 @@ class GroupViT(nn.Module):
         if h < p or w < p:
             raise ValueError(f"A {h}x{w} crop is smaller than one {p}x{p} patch")
         out = self.encode_image(crops[..., : h - h % p, : w - w % p])
-        vision = out["vision"]
-        # ---- The assignment source (MODEL.GROUPVIT.ZERO_SHOT.GROUPING); the rest is shared. ----
-        if self.grouping == "groups" and vision.soft_assignments:
-            groups = [(cumulative_group_maps(vision.soft_assignments)[-1], out["group_embeds"], out["image_embeds"])]
-        else:
-            # Non-parametric groups (paper Table 4): their number differs from crop to crop.
-            groups = [(maps, embeds, out["image_embeds"][i : i + 1])
-                      for i, (maps, embeds) in enumerate(self.nonparametric_groups(vision))]
-        # ---------------------------------------------------------------------------------------
-        scores = []
-        for maps, group_embeds, image_embeds in groups:
-            onehot = onehot_argmax(upsample_group_maps(maps, vision.grid, (h, w)))
-            affinity = group_class_affinity(group_embeds, image_embeds, class_emb, self.scale(), self.topk)
-            scores.append(pixel_class_scores(onehot, affinity.to(onehot.dtype), bg_thresh))
-        return torch.cat(scores)
+        # Under autocast only the encoder runs in reduced precision. What follows takes argmax
+        # decisions (each pixel's group, the image's top-k classes, the background threshold) that
+        # bf16 rounding flips, at a small cost, so it runs in fp32.
+        with torch.autocast(crops.device.type, enabled=False):
+            out = _at_least_float32(out)
+            vision = out["vision"]
+            # ---- The assignment source (MODEL.GROUPVIT.ZERO_SHOT.GROUPING); the rest is shared. ----
+            if self.grouping == "groups" and vision.soft_assignments:
+                groups = [(cumulative_group_maps(vision.soft_assignments)[-1], out["group_embeds"],
+                           out["image_embeds"])]
+            else:
+                # Non-parametric groups (paper Table 4): their number differs from crop to crop.
+                groups = [(maps, embeds, out["image_embeds"][i : i + 1])
+                          for i, (maps, embeds) in enumerate(self.nonparametric_groups(vision))]
+            # -----------------------------------------------------------------------------------
+            scores = []
+            for maps, group_embeds, image_embeds in groups:
+                onehot = onehot_argmax(upsample_group_maps(maps, vision.grid, (h, w)))
+                affinity = group_class_affinity(group_embeds, image_embeds, class_emb, self.scale(), self.topk)
+                scores.append(pixel_class_scores(onehot, affinity.to(onehot.dtype), bg_thresh))
+            return torch.cat(scores)
 
     def nonparametric_groups(self, vision):
         """Groups of the patch tokens by `self.grouping` ("groups" on a model without grouping stages
@@ -442,3 +451,18 @@ class GroupViT(nn.Module):
                 r["text_embeds"] = self.encode_text(text)
             results.append(r)
         return results
+
+
+def _at_least_float32(x):
+    """x with every floating-point tensor in it (also inside dicts, lists and dataclasses such as
+    GroupViTVisionOutput) in at least float32; float32 tensors are returned as they are."""
+    if torch.is_tensor(x):
+        return x.to(torch.promote_types(x.dtype, torch.float32)) if x.is_floating_point() else x
+    if isinstance(x, dict):
+        return {k: _at_least_float32(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_at_least_float32(v) for v in x)
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return dataclasses.replace(x, **{f.name: _at_least_float32(getattr(x, f.name))
+                                         for f in dataclasses.fields(x) if f.init})
+    return x

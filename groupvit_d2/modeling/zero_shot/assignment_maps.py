@@ -85,4 +85,6 @@ def onehot_argmax(maps: torch.Tensor) -> torch.Tensor:
     if maps.dim() != 4:
         raise ValueError(f"onehot_argmax: maps must have shape (B, G, H, W), got {tuple(maps.shape)}")
     # scatter_ keeps the maps' dtype; F.one_hot would build an int64 (B, H, W, G) tensor first.
-    return torch.zeros_like(maps).scatter_(1, maps.argmax(dim=1, keepdim=True), 1)
+    # max(...).indices is argmax (the first maximal group, NaN counting as maximal) through a faster
+    # CPU kernel: about 5x at (2, 8, 448, 448), where argmax reduces a non-innermost dim slowly.
+    return torch.zeros_like(maps).scatter_(1, maps.max(dim=1, keepdim=True).indices, 1)
