@@ -6,6 +6,7 @@ one run, alternating them repetition by repetition, and reports medians and rati
 """
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -34,6 +35,19 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_flags(names=("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")):
+    """{flag: present} for the given /proc/cpuinfo flags ({} where the file is unreadable)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return {n: n in have for n in names}
+    except OSError:
+        pass
+    return {}
 
 
 def machine_lines(device):
@@ -91,6 +105,14 @@ def median_ms(seconds):
 def spread(seconds):
     """'min-max' in ms, to show how noisy a median is."""
     return f"{1000 * min(seconds):.0f}-{1000 * max(seconds):.0f}"
+
+
+def markdown_table(header, rows):
+    """A GitHub-markdown table; the first column left-aligned, the others right-aligned."""
+    align = [":--"] + ["--:"] * (len(header) - 1)
+    lines = ["| " + " | ".join(map(str, header)) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def format_table(header, rows):
@@ -167,3 +189,92 @@ def is_default_hf_config(hf_config):
     pairs += [(getattr(hf_config, k), getattr(default, k)) for k in ("projection_dim", "projection_intermediate_dim")]
     as_list = lambda v: list(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
     return all(as_list(a) == as_list(b) for a, b in pairs)
+
+
+# ------------------------------------------------------------------------------------------------
+# Peak memory, in a fresh process
+# ------------------------------------------------------------------------------------------------
+def status_kib(field):
+    """A field of /proc/self/status in KiB (e.g. "VmRSS", "VmHWM")."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def reset_peak_rss():
+    """Reset the kernel's peak-RSS mark to the current RSS (Linux >= 4.0); False if impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory_growth(fn, device="cpu"):
+    """Run fn() and measure how far memory rose above what was held just before it.
+
+    Returns (fn's result, {"peak_growth_mib", "method"}). CPU (Linux): the kernel's peak resident
+    set (VmHWM, reset just before) minus the resident set before; elsewhere ru_maxrss growth, a
+    lower bound when an earlier peak was higher. CUDA: torch.cuda.max_memory_allocated minus the
+    memory allocated before.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        result = fn()
+        torch.cuda.synchronize(device)
+        return result, {"peak_growth_mib": (torch.cuda.max_memory_allocated(device) - before) / 2**20,
+                        "method": "cuda max_memory_allocated"}
+    if os.path.exists("/proc/self/status") and reset_peak_rss():
+        before = status_kib("VmRSS")
+        result = fn()
+        return result, {"peak_growth_mib": (status_kib("VmHWM") - before) / 1024, "method": "VmHWM - VmRSS"}
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = fn()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
+    return result, {"peak_growth_mib": (after - before) * unit / 2**20, "method": "ru_maxrss growth (lower bound)"}
+
+
+def _fresh_process_worker(target, args, conn):
+    try:
+        conn.send(target(*args))
+    except Exception as e:  # report, do not hang the parent
+        conn.send({"error": f"{type(e).__name__}: {e}"})
+    finally:
+        conn.close()
+
+
+def call_in_fresh_process(target, args=(), device="cpu", timeout=900):
+    """target(*args) in a new process, so that no earlier work's memory or allocator cache counts.
+    target returns a picklable value (a dict); an exception comes back as {"error": message}.
+
+    On CPU the process is forked, which saves a second start-up of torch, Detectron2 and
+    transformers. Fork only while this process has run no parallel (OpenMP) region, or with one
+    intra-op thread: a child forked after one hangs in its first parallel kernel. CUDA cannot be
+    forked, so there it is spawned (target must then be importable).
+    """
+    import multiprocessing as mp
+
+    fork = torch.device(device).type == "cpu" and "fork" in mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if fork else "spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_fresh_process_worker, args=(target, args, sender))
+    proc.start()
+    sender.close()
+    try:
+        if receiver.poll(timeout):
+            return receiver.recv()
+        return {"error": f"no result after {timeout} s"}
+    except EOFError:
+        proc.join()
+        return {"error": f"the process died (exit code {proc.exitcode})"}
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join()

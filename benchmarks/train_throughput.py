@@ -26,7 +26,6 @@ minus the memory allocated before them.
 import argparse
 import contextlib
 import os
-import resource
 import sys
 
 import torch
@@ -37,6 +36,7 @@ from benchmark_utils import (  # noqa: E402
     RELEASED_CONFIG,
     TINY_CONFIG,
     build_hf_and_ours,
+    call_in_fresh_process,
     default_device,
     format_table,
     hf_architecture,
@@ -44,6 +44,7 @@ from benchmark_utils import (  # noqa: E402
     load_cfg,
     machine_lines,
     median_ms,
+    peak_memory_growth,
     spread,
 )
 
@@ -152,7 +153,9 @@ def step_fn(row, model, images, ids, num_labels, lr, pixel_stats):
 
 
 def arch_settings(args, arch):
-    cfg = load_cfg(ARCHS[arch], args.device)
+    # `config` (set by speed_report.py) replaces the arch's config file; the arch still picks the
+    # batch and image size.
+    cfg = load_cfg(getattr(args, "config", None) or ARCHS[arch], args.device)
     batch = args.released_batch if arch == "released" else args.tiny_batch
     size = args.released_size if arch == "released" else args.tiny_size
     k = cfg.INPUT.IMAGE_TEXT.NUM_LABELS if args.num_labels is None else args.num_labels
@@ -162,29 +165,13 @@ def arch_settings(args, arch):
 # ------------------------------------------------------------------------------------------------
 # Peak memory, one fresh process per row
 # ------------------------------------------------------------------------------------------------
-def _status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
-def _reset_peak_rss():
-    """Reset the kernel's peak-RSS mark to the current RSS (Linux >= 4.0); False if impossible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def measure_memory(args, arch, row):
     """Peak memory growth (MiB) of `args.memory_steps` steps of one row, in this process."""
     from detectron2.modeling import build_model
     from transformers import GroupViTModel
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg, batch, size, k = arch_settings(args, arch)
     device = torch.device(args.device)
     hf_config, ours_cfg = hf_architecture(cfg)
@@ -195,66 +182,18 @@ def measure_memory(args, arch, row):
         model = build_model(ours_cfg)
     images, ids = make_batch(batch, size, 1 + k, ours_cfg.MODEL.GROUPVIT.TEXT.CONTEXT_LENGTH)
     step = step_fn(row, model, images, ids, k, args.lr, (ours_cfg.MODEL.PIXEL_MEAN, ours_cfg.MODEL.PIXEL_STD))
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
+
+    def steps():
         for _ in range(args.memory_steps):
             step()
-        torch.cuda.synchronize(device)
-        return {"peak_growth_mib": (torch.cuda.max_memory_allocated(device) - before) / 2**20,
-                "method": "cuda max_memory_allocated"}
-    if os.path.exists("/proc/self/status") and _reset_peak_rss():
-        before = _status_kib("VmRSS")
-        for _ in range(args.memory_steps):
-            step()
-        return {"peak_growth_mib": (_status_kib("VmHWM") - before) / 1024, "method": "VmHWM - VmRSS"}
-    # Without a resettable peak, ru_maxrss may still hold a higher peak from building the model.
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    for _ in range(args.memory_steps):
-        step()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
-    return {"peak_growth_mib": (after - before) * unit / 2**20, "method": "ru_maxrss growth (lower bound)"}
 
-
-def _memory_worker(args, arch, row, conn):
-    try:
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        conn.send(measure_memory(args, arch, row))
-    except Exception as e:  # report, do not hang the parent
-        conn.send({"error": f"{type(e).__name__}: {e}"})
-    finally:
-        conn.close()
+    return peak_memory_growth(steps, device)[1]
 
 
 def memory_in_fresh_process(args, arch, row, timeout=900):
-    """`measure_memory` in a new process, so that no other row's memory or allocator cache counts.
-
-    On CPU the process is forked, which saves a second start-up of torch, Detectron2 and
-    transformers. Fork only while this process has run no parallel (OpenMP) region: a child forked
-    after one hangs in its first parallel kernel. CUDA cannot be forked, so there it is spawned.
-    """
-    import multiprocessing as mp
-
-    fork = torch.device(args.device).type == "cpu" and "fork" in mp.get_all_start_methods()
-    ctx = mp.get_context("fork" if fork else "spawn")
-    receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_memory_worker, args=(args, arch, row, sender))
-    proc.start()
-    sender.close()
-    try:
-        if receiver.poll(timeout):
-            return receiver.recv()
-        return {"error": f"no result after {timeout} s"}
-    except EOFError:
-        proc.join()
-        return {"error": f"the process died (exit code {proc.exitcode})"}
-    finally:
-        if proc.is_alive():
-            proc.terminate()
-        proc.join()
+    """`measure_memory` in a new process (see benchmark_utils.call_in_fresh_process), so that no
+    other row's memory or allocator cache counts."""
+    return call_in_fresh_process(measure_memory, (args, arch, row), args.device, timeout)
 
 
 # ------------------------------------------------------------------------------------------------

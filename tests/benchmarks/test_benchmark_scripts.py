@@ -69,20 +69,20 @@ def test_train_batch_is_clip_tokenized_like():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak RSS reset is Linux-only")
 def test_peak_rss_probe_sees_new_pages():
-    tt = _load("train_throughput")
-    if not tt._reset_peak_rss():
+    bu = _load("benchmark_utils")
+    if not bu.reset_peak_rss():
         pytest.skip("/proc/self/clear_refs is not writable here")
-    before = tt._status_kib("VmRSS")
+    before = bu.status_kib("VmRSS")
     size = 64 * 2**20
     # Fresh anonymous pages, whatever the allocators have cached; touch one byte of each.
     pages = mmap.mmap(-1, size)
     for offset in range(0, size, mmap.PAGESIZE):
         pages[offset] = 1
-    peak = tt._status_kib("VmHWM")
+    peak = bu.status_kib("VmHWM")
     pages.close()
     assert 63 < (peak - before) / 1024 < 80
     # The mark keeps the peak after the pages are gone (the kernel's counters are approximate to
     # a few pages), until the next reset brings it back to the current resident set.
-    assert (tt._status_kib("VmHWM") - tt._status_kib("VmRSS")) / 1024 > 60
-    assert tt._reset_peak_rss()
-    assert (tt._status_kib("VmHWM") - tt._status_kib("VmRSS")) / 1024 < 8
+    assert (bu.status_kib("VmHWM") - bu.status_kib("VmRSS")) / 1024 > 60
+    assert bu.reset_peak_rss()
+    assert (bu.status_kib("VmHWM") - bu.status_kib("VmRSS")) / 1024 < 8
