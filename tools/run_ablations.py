@@ -23,9 +23,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Tuple
 
+from groupvit_d2.utils.results_page import section_markers, write_section
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "configs", "ablations")
-BEGIN, END = "<!-- ablations:begin -->", "<!-- ablations:end -->"
+BEGIN, END = section_markers("ablations")
 DATASET = "synthetic_val"
 
 
@@ -212,14 +214,7 @@ def collect_pictures(args, target):
 
 def write_page(page, section):
     """Replace the ablation section of `page` (between the markers), or append it."""
-    text = open(page).read() if os.path.isfile(page) else "# Results\n"
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    with open(page, "w") as f:
-        f.write(text)
+    write_section(page, "ablations", section)
 
 
 def main(argv=None):
