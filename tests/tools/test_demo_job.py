@@ -15,7 +15,7 @@ def test_demo_job_runs_end_to_end(tmp_path):
          "SOLVER.MAX_ITER", "2", "SOLVER.WARMUP_ITERS", "1", "SOLVER.IMS_PER_BATCH", "4",
          "DATASETS.IMAGE_TEXT.EPOCH_LENGTH", "8", "DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER", "8",
          "DATALOADER.NUM_WORKERS", "0", "MODEL.DEVICE", "cpu"],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=1200,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     lines = out.stdout.splitlines()

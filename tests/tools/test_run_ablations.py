@@ -43,7 +43,7 @@ def test_smoke_regeneration(tmp_path):
     env = dict(os.environ, DETECTRON2_DATASETS=str(root), OMP_NUM_THREADS="1")
     subprocess.run([sys.executable, os.path.join(REPO, "tools", "run_ablations.py"), "--smoke", "--jobs", "2",
                     "--output", str(tmp_path / "runs"), "--page", str(page), "--pictures", "1"] + SMALL,
-                   check=True, env=env, cwd=REPO, timeout=900)
+                   check=True, env=env, cwd=REPO, timeout=1800)
     text = page.read_text()
     for table in run_ablations.TABLES:
         assert table.title in text
