@@ -5,12 +5,11 @@ import os
 
 import numpy as np
 import torch
-from detectron2.evaluation import DatasetEvaluator
-from detectron2.utils import comm
 from matplotlib import colormaps
 from PIL import Image
 
 from ..modeling.zero_shot import upsample_group_maps
+from .picture_writer import PictureWriter
 
 __all__ = ["group_assignment_entropy", "entropy_map", "colorize_entropy", "EntropyMapWriter"]
 
@@ -61,31 +60,11 @@ def colorize_entropy(entropy, num_groups, cmap="viridis"):
     return (colormaps[cmap](values)[..., :3] * 255).round().astype(np.uint8)
 
 
-class EntropyMapWriter(DatasetEvaluator):
+class EntropyMapWriter(PictureWriter):
     """Saves `<stem>_entropy.png` (the colour map) for the first `max_images` samples of the main
     process; reports nothing."""
 
-    def __init__(self, model, output_dir, max_images=8):
-        self._model = getattr(model, "module", model)
-        self._output_dir = output_dir
-        self._max_images = max_images
-        self._written = 0
-
-    def reset(self):
-        self._written = 0
-
-    def process(self, inputs, outputs):
-        if not comm.is_main_process():
-            return
-        for sample in inputs:
-            if self._written >= self._max_images:
-                return
-            entropy = entropy_map(self._model, sample)
-            os.makedirs(self._output_dir, exist_ok=True)
-            stem = os.path.splitext(os.path.basename(sample.get("file_name", str(self._written))))[0]
-            picture = colorize_entropy(entropy.cpu().numpy(), self._model.backbone.num_groups)
-            Image.fromarray(picture).save(os.path.join(self._output_dir, f"{stem}_entropy.png"))
-            self._written += 1
-
-    def evaluate(self):
-        return {}
+    def write(self, sample, prediction, stem):
+        entropy = entropy_map(self._model, sample)
+        picture = colorize_entropy(entropy.cpu().numpy(), self._model.backbone.num_groups)
+        Image.fromarray(picture).save(os.path.join(self._output_dir, f"{stem}_entropy.png"))

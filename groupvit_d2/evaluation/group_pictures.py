@@ -4,11 +4,10 @@ import os
 import numpy as np
 import torch.nn.functional as F
 from detectron2.data import MetadataCatalog
-from detectron2.evaluation import DatasetEvaluator
-from detectron2.utils import comm
 from PIL import Image
 
 from ..utils.visualization import draw_semantic_segmentation, overlay_groups
+from .picture_writer import PictureWriter
 
 
 def write_pictures(model, sample, prediction, metadata, output_dir, stem):
@@ -32,28 +31,12 @@ def write_pictures(model, sample, prediction, metadata, output_dir, stem):
     return paths
 
 
-class GroupPicturesWriter(DatasetEvaluator):
+class GroupPicturesWriter(PictureWriter):
     """Saves pictures for the first `max_images` samples (of the main process); reports nothing."""
 
     def __init__(self, dataset_name, model, output_dir, max_images=8):
+        super().__init__(model, output_dir, max_images)
         self._metadata = MetadataCatalog.get(dataset_name)
-        self._model = getattr(model, "module", model)
-        self._output_dir = output_dir
-        self._max_images = max_images
-        self._written = 0
 
-    def reset(self):
-        self._written = 0
-
-    def process(self, inputs, outputs):
-        if not comm.is_main_process():
-            return
-        for sample, prediction in zip(inputs, outputs):
-            if self._written >= self._max_images:
-                return
-            stem = os.path.splitext(os.path.basename(sample.get("file_name", str(self._written))))[0]
-            write_pictures(self._model, sample, prediction, self._metadata, self._output_dir, stem)
-            self._written += 1
-
-    def evaluate(self):
-        return {}
+    def write(self, sample, prediction, stem):
+        write_pictures(self._model, sample, prediction, self._metadata, self._output_dir, stem)
