@@ -1,16 +1,13 @@
 """CLIPpy as a Detectron2 meta-architecture: a CLIP-style dual encoder with max-pooled patch
 embeddings, a self-supervised ViT and a sentence-T5 text tower (SPEC section 5; CLIPpy paper)."""
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 
-from ..dual_encoder import caption_tokens, patch_class_probabilities, sample_class_embeddings
+from ..dual_encoder import DualEncoder, caption_tokens, patch_class_probabilities
 from ..losses import image_text_contrastive_loss
-from ..zero_shot import TextClassifier, finalize_logits, sliding_window_inference
 from .aggregation import AGGREGATIONS, aggregate
 from .image_encoder import build_timm_vit
 from .pca_grouping import pca_group_scores
@@ -20,7 +17,7 @@ __all__ = ["CLIPpy"]
 
 
 @META_ARCH_REGISTRY.register()
-class CLIPpy(nn.Module):
+class CLIPpy(DualEncoder):
     """CLIPpy: image-text contrastive training of a ViT whose projected patch embeddings are
     aggregated by max pooling (or average pooling / the class token), with random dropping of
     visual tokens in training. Only the caption of each sample is used.
@@ -53,7 +50,9 @@ class CLIPpy(nn.Module):
             num_groups: principal components (centres) of the bottom-up grouping.
             templates, sliding_window, crop_size, stride: zero-shot segmentation settings.
         """
-        super().__init__()
+        super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, contrast_temperature=contrast_temperature,
+                         max_logit_scale=max_logit_scale, templates=templates, sliding_window=sliding_window,
+                         crop_size=crop_size, stride=stride)
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"MODEL.CLIPPY.AGGREGATION must be one of {AGGREGATIONS}, got {aggregation!r}")
         if aggregation == "cls" and backbone.num_prefix_tokens == 0:
@@ -63,17 +62,7 @@ class CLIPpy(nn.Module):
         self.img_projector = img_projector
         self.text_projector = text_projector
         self.aggregation = aggregation
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / contrast_temperature)))
-        self.max_logit_scale = max_logit_scale
         self.num_groups = num_groups
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1))
-        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1))
-        self.templates_name = templates
-        self.sliding_window = sliding_window
-        self.crop_size = crop_size
-        self.stride = stride
-        self.text_classifier = TextClassifier()
-        self.register_load_state_dict_post_hook(lambda module, keys: module.text_classifier.clear())
 
     @classmethod
     def from_config(cls, cfg):
@@ -98,25 +87,8 @@ class CLIPpy(nn.Module):
         }
 
     @property
-    def device(self):
-        return self.pixel_mean.device
-
-    @property
     def patch_size(self):
         return int(self.backbone.patch_embed.patch_size[0])
-
-    def train(self, mode=True):
-        if mode:
-            self.text_classifier.clear()
-        return super().train(mode)
-
-    def scale(self):
-        """min(exp(logit_scale), max): the clamped temperature scale (0-d tensor)."""
-        return self.logit_scale.exp().clamp(max=self.max_logit_scale)
-
-    def normalize(self, images):
-        """(B, 3, H, W) 0-255 RGB -> normalised float images."""
-        return (images.to(self.device, self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std
 
     def backbone_tokens(self, images):
         """images: (B, 3, H, W) normalised -> (prefix tokens (B, P, C), patch tokens (B, N, C),
@@ -152,23 +124,13 @@ class CLIPpy(nn.Module):
         return [self.inference(x) for x in batched_inputs]
 
     def losses(self, batched_inputs):
-        sizes = {tuple(x["image"].shape) for x in batched_inputs}
-        if len(sizes) != 1:
-            raise ValueError(f"Training images must share one size, got {sorted(sizes)}")
-        images = self.normalize(torch.stack([x["image"] for x in batched_inputs]))
-        image_embeds = self.encode_image(images)["image_embeds"]
+        image_embeds = self.encode_image(self.training_images(batched_inputs))["image_embeds"]
         text_embeds = self.encode_text(caption_tokens(batched_inputs, self.text_encoder))
         return {"loss_contrastive": image_text_contrastive_loss(image_embeds, text_embeds, self.scale())}
 
     # ----------------------------------------------------------------------------------------
     # Zero-shot inference
     # ----------------------------------------------------------------------------------------
-    def class_embeddings(self, sample):
-        """(C, D) class embeddings of a sample's vocabulary and its background threshold."""
-        return sample_class_embeddings(
-            self.text_classifier, sample, self.templates_name, self.encode_text, self.text_encoder.tokenize
-        )
-
     def segment_crops(self, crops, class_emb, bg_thresh):
         """(n, 3, h, w) normalised crops -> (n, C[+1], h, w) class probabilities."""
         out = self.encode_image(crops)
@@ -193,23 +155,17 @@ class CLIPpy(nn.Module):
     @torch.no_grad()
     def inference(self, sample):
         """One evaluation sample -> {"sem_seg": (C, height, width), "groups": (height, width)}."""
-        class_emb, bg_thresh = self.class_embeddings(sample)
-        image = self.normalize(sample["image"][None])
-        fn = lambda crops: self.segment_crops(crops, class_emb, bg_thresh)  # noqa: E731
-        logits = sliding_window_inference(image, self.crop_size, self.stride, fn) if self.sliding_window else fn(image)
-        height = sample.get("height", image.shape[-2])
-        width = sample.get("width", image.shape[-1])
+        class_emb, bg_thresh = self.sample_class_embeddings(sample)
+        sem_seg = self.segment_sample(sample, lambda crops: self.segment_crops(crops, class_emb, bg_thresh))
+        height, width = sem_seg.shape[-2:]
         groups = self.group_map(sample)
         groups = F.interpolate(groups[None, None].float(), size=(height, width), mode="nearest")[0, 0].long()
-        return {"sem_seg": finalize_logits(logits, (height, width))[0], "groups": groups}
+        return {"sem_seg": sem_seg, "groups": groups}
 
     @torch.no_grad()
     def classify(self, images, dataset_name=None, class_names=None):
         """Zero-shot image classification: (B, 3, H, W) uint8 RGB -> (B, C) plain cosine
         similarities of the aggregated image embedding to the class embeddings."""
-        if (dataset_name is None) == (class_names is None):
-            raise ValueError("classify: give exactly one of dataset_name and class_names")
-        sample = {"dataset_name": dataset_name} if dataset_name is not None else {"class_names": class_names}
-        class_emb, _ = self.class_embeddings(sample)
+        class_emb = self.classify_embeddings(dataset_name, class_names)
         image_embeds = self.encode_image(self.normalize(images))["image_embeds"]
         return F.normalize(image_embeds.float(), dim=-1) @ class_emb.to(image_embeds.device).t()

@@ -3,7 +3,6 @@ semantic segmentation (SPEC sections 1-3)."""
 import dataclasses
 import hashlib
 import logging
-import math
 
 import torch
 import torch.nn as nn
@@ -13,6 +12,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from timm.data.random_erasing import RandomErasing
 
 from ...data.text import build_tokenizer, get_templates
+from ..dual_encoder import DualEncoder
 from ..freezing import freeze_except, freeze_norm_statistics
 from ..losses import (
     group_entropy_loss,
@@ -26,14 +26,11 @@ from ..losses import (
 from ..projector import ProjectMLP
 from ..text_encoder import TextTransformer
 from ..zero_shot import (
-    TextClassifier,
     class_names_from_metadata,
     cumulative_group_maps,
-    finalize_logits,
     group_class_affinity,
     onehot_argmax,
     pixel_class_scores,
-    sliding_window_inference,
     upsample_group_maps,
 )
 from ..zero_shot.clustering import GROUPING_METHODS, cluster_mean_tokens, cluster_patches
@@ -42,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 
 @META_ARCH_REGISTRY.register()
-class GroupViT(nn.Module):
+class GroupViT(DualEncoder):
     """GroupViT: a grouping image encoder and a text transformer trained with image-text
     contrastive losses.
 
@@ -74,15 +71,14 @@ class GroupViT(nn.Module):
                  random_erasing=0.0, context_length=77, templates="full", topk=5, default_bg_thresh=0.95,
                  vocabulary=(), vocabulary_has_background=False, sliding_window=True, crop_size=448, stride=224,
                  grouping="groups", num_clusters=8):
-        super().__init__()
+        super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, contrast_temperature=contrast_temperature,
+                         max_logit_scale=max_logit_scale, templates=templates, sliding_window=sliding_window,
+                         crop_size=crop_size, stride=stride)
         self.backbone = backbone
         self.text_encoder = text_encoder
         self.img_projector = img_projector
         self.text_projector = text_projector
-        init = math.log(1.0 / contrast_temperature)
-        self.logit_scale = nn.Parameter(torch.tensor(init))
-        self.multi_label_logit_scale = None if share_temperature else nn.Parameter(torch.tensor(init))
-        self.max_logit_scale = max_logit_scale
+        self.multi_label_logit_scale = None if share_temperature else nn.Parameter(self.logit_scale.detach().clone())
         self.contrastive_weight = contrastive_weight
         self.multi_label_weight = multi_label_weight
         if multi_label_form not in ("paper", "official"):
@@ -93,33 +89,22 @@ class GroupViT(nn.Module):
         self.segment_entropy_weight = segment_entropy_weight
         self.segment_entropy_inner_weights = tuple(segment_entropy_inner_weights)
         self.non_noisy = non_noisy
-        # Persistent, so that every checkpoint carries the normalisation it was trained with
-        # (ImageNet statistics for the official release, CLIP's for the Hugging Face port).
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1))
-        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1))
         # Applied to the normalised batch, as timm does after normalisation in the official pipeline.
         self.random_erasing = (
             RandomErasing(probability=random_erasing, mode="pixel", device="cpu") if random_erasing > 0 else None
         )
 
         self.tokenizer = build_tokenizer(context_length)
-        self.templates_name = templates
         self.topk = topk
         self.default_bg_thresh = default_bg_thresh
         self.vocabulary = list(vocabulary)
         self.vocabulary_has_background = vocabulary_has_background
-        self.sliding_window = sliding_window
-        self.crop_size = crop_size
-        self.stride = stride
         if grouping not in GROUPING_METHODS:
             raise ValueError(f"MODEL.GROUPVIT.ZERO_SHOT.GROUPING must be one of {GROUPING_METHODS}, got {grouping!r}")
         if int(num_clusters) < 1:
             raise ValueError(f"MODEL.GROUPVIT.ZERO_SHOT.NUM_CLUSTERS must be >= 1, got {num_clusters}")
         self.grouping = grouping
         self.num_clusters = int(num_clusters)
-        self.text_classifier = TextClassifier()
-        # Cached class embeddings go stale whenever the weights change.
-        self.register_load_state_dict_post_hook(lambda module, keys: module.text_classifier.clear())
         # At construction, as Detectron2 applies MODEL.BACKBONE.FREEZE_AT: every model built from
         # the cfg (training, evaluation, tests) has the same trainable set, before any optimizer or
         # DistributedDataParallel wrapper is made from it.
@@ -165,13 +150,7 @@ class GroupViT(nn.Module):
             "num_clusters": g.ZERO_SHOT.NUM_CLUSTERS,
         }
 
-    @property
-    def device(self):
-        return self.pixel_mean.device
-
     def train(self, mode=True):
-        if mode:
-            self.text_classifier.clear()
         super().train(mode)
         if mode:
             # Frozen parts keep their pretrained BatchNorm statistics.
@@ -185,10 +164,6 @@ class GroupViT(nn.Module):
         """min(exp(logit scale), max): the clamped temperature scale (a 0-d tensor)."""
         p = self.multi_label_logit_scale if (multi_label and self.multi_label_logit_scale is not None) else self.logit_scale
         return p.exp().clamp(max=self.max_logit_scale)
-
-    def normalize(self, images):
-        """(B, 3, H, W) 0-255 RGB -> normalised float images."""
-        return (images.to(self.device, self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std
 
     def encode_image(self, images):
         """images: (B, 3, H, W) normalised. Returns a dict with
@@ -407,18 +382,8 @@ class GroupViT(nn.Module):
     @torch.no_grad()
     def semantic_inference(self, sample):
         """One evaluation sample -> {"sem_seg": (C, height, width) class probabilities}."""
-        class_emb, bg_thresh = self.class_embeddings(
-            sample.get("dataset_name"), sample.get("class_names"), sample.get("background_threshold")
-        )
-        image = self.normalize(sample["image"][None])
-        fn = lambda crops: self.segment_crops(crops, class_emb, bg_thresh)  # noqa: E731
-        if self.sliding_window:
-            logits = sliding_window_inference(image, self.crop_size, self.stride, fn)
-        else:
-            logits = fn(image)
-        height = sample.get("height", image.shape[-2])
-        width = sample.get("width", image.shape[-1])
-        return {"sem_seg": finalize_logits(logits, (height, width))[0]}
+        class_emb, bg_thresh = self.sample_class_embeddings(sample)
+        return {"sem_seg": self.segment_sample(sample, lambda crops: self.segment_crops(crops, class_emb, bg_thresh))}
 
     @torch.no_grad()
     def group_maps(self, sample):

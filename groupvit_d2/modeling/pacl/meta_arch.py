@@ -1,15 +1,11 @@
 """PACL as a Detectron2 meta-architecture: an open_clip model whose patch tokens are aligned with
 its text embedding (SPEC section 5; PACL paper)."""
-import math
-
 import torch
-import torch.nn as nn
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 
-from ..dual_encoder import caption_tokens, patch_class_probabilities, sample_class_embeddings
+from ..dual_encoder import DualEncoder, caption_tokens, patch_class_probabilities
 from ..losses.patch_text_contrastive import patch_text_contrastive_loss
-from ..zero_shot import TextClassifier, finalize_logits, sliding_window_inference
 from .compatibility import compatibility
 from .open_clip_towers import build_open_clip, build_open_clip_tokenizer, split_open_clip
 from .vision_embedder import VisionEmbedder
@@ -18,7 +14,7 @@ __all__ = ["PACL"]
 
 
 @META_ARCH_REGISTRY.register()
-class PACL(nn.Module):
+class PACL(DualEncoder):
     """Patch Aligned Contrastive Learning on an open_clip model.
 
     A vision embedder e_v maps every patch token of the image tower into the text space; the
@@ -55,7 +51,9 @@ class PACL(nn.Module):
             templates: prompt template set of the class embeddings.
             sliding_window, crop_size, stride: the test-time sliding window.
         """
-        super().__init__()
+        super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, contrast_temperature=contrast_temperature,
+                         max_logit_scale=max_logit_scale, templates=templates, sliding_window=sliding_window,
+                         crop_size=crop_size, stride=stride)
         self.backbone = backbone
         self.text_encoder = text_encoder
         self.vision_embedder = vision_embedder
@@ -64,21 +62,11 @@ class PACL(nn.Module):
             backbone.requires_grad_(False)
         if freeze_text:
             text_encoder.requires_grad_(False)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / contrast_temperature)))
-        self.max_logit_scale = max_logit_scale
         self.attention_scale = attention_scale
         p = backbone.patch_size
         self.test_stride = int(test_stride) or p
         if not 1 <= self.test_stride <= p:
             raise ValueError(f"MODEL.PACL.TEST_STRIDE must be in [1, {p}] (the patch size) or 0, got {test_stride}")
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1))
-        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1))
-        self.templates_name = templates
-        self.sliding_window = sliding_window
-        self.crop_size = crop_size
-        self.stride = stride
-        self.text_classifier = TextClassifier()
-        self.register_load_state_dict_post_hook(lambda module, keys: module.text_classifier.clear())
 
     @classmethod
     def from_config(cls, cfg):
@@ -103,23 +91,6 @@ class PACL(nn.Module):
             "stride": cfg.TEST.SLIDING_WINDOW.STRIDE,
         }
 
-    @property
-    def device(self):
-        return self.pixel_mean.device
-
-    def train(self, mode=True):
-        if mode:
-            self.text_classifier.clear()
-        return super().train(mode)
-
-    def scale(self):
-        """min(exp(logit_scale), max): the clamped temperature scale (0-d tensor)."""
-        return self.logit_scale.exp().clamp(max=self.max_logit_scale)
-
-    def normalize(self, images):
-        """(B, 3, H, W) 0-255 RGB -> normalised float images."""
-        return (images.to(self.device, self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std
-
     def encode_patches(self, images, stride=None):
         """images: (B, 3, H, W) normalised -> ((B, N, D) patch embeddings e_v(x_i), grid (h, w))."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_vision):
@@ -136,23 +107,13 @@ class PACL(nn.Module):
         return [self.semantic_inference(x) for x in batched_inputs]
 
     def losses(self, batched_inputs):
-        sizes = {tuple(x["image"].shape) for x in batched_inputs}
-        if len(sizes) != 1:
-            raise ValueError(f"Training images must share one size, got {sorted(sizes)}")
-        images = self.normalize(torch.stack([x["image"] for x in batched_inputs]))
-        patch_emb, _ = self.encode_patches(images)
+        patch_emb, _ = self.encode_patches(self.training_images(batched_inputs))
         text_emb = self.encode_text(caption_tokens(batched_inputs, self.text_encoder))
         return {"loss_pacl": patch_text_contrastive_loss(patch_emb, text_emb, self.scale(), self.attention_scale)}
 
     # ----------------------------------------------------------------------------------------
     # Zero-shot inference
     # ----------------------------------------------------------------------------------------
-    def class_embeddings(self, sample):
-        """(C, D) class embeddings of a sample's vocabulary and its background threshold."""
-        return sample_class_embeddings(
-            self.text_classifier, sample, self.templates_name, self.encode_text, self.text_encoder.tokenize
-        )
-
     def segment_crops(self, crops, class_emb, bg_thresh):
         """(n, 3, h, w) normalised crops -> (n, C[+1], h, w) class probabilities, from the patch-text
         similarity at the test stride."""
@@ -166,13 +127,8 @@ class PACL(nn.Module):
     @torch.no_grad()
     def semantic_inference(self, sample):
         """One evaluation sample -> {"sem_seg": (C, height, width) class probabilities}."""
-        class_emb, bg_thresh = self.class_embeddings(sample)
-        image = self.normalize(sample["image"][None])
-        fn = lambda crops: self.segment_crops(crops, class_emb, bg_thresh)  # noqa: E731
-        logits = sliding_window_inference(image, self.crop_size, self.stride, fn) if self.sliding_window else fn(image)
-        height = sample.get("height", image.shape[-2])
-        width = sample.get("width", image.shape[-1])
-        return {"sem_seg": finalize_logits(logits, (height, width))[0]}
+        class_emb, bg_thresh = self.sample_class_embeddings(sample)
+        return {"sem_seg": self.segment_sample(sample, lambda crops: self.segment_crops(crops, class_emb, bg_thresh))}
 
     @torch.no_grad()
     def classify(self, images, dataset_name=None, class_names=None):
@@ -186,9 +142,6 @@ class PACL(nn.Module):
             (B, C) compatibilities phi(image, class) (unscaled, in [-1, 1]); the argmax is the
             predicted class. Datasets with a background class leave it out (it is not embedded).
         """
-        if (dataset_name is None) == (class_names is None):
-            raise ValueError("classify: give exactly one of dataset_name and class_names")
-        sample = {"dataset_name": dataset_name} if dataset_name is not None else {"class_names": class_names}
-        class_emb, _ = self.class_embeddings(sample)
+        class_emb = self.classify_embeddings(dataset_name, class_names)
         patch_emb, _ = self.encode_patches(self.normalize(images))
         return compatibility(patch_emb, class_emb.to(patch_emb.device), self.attention_scale)

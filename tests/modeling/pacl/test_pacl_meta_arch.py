@@ -88,7 +88,7 @@ def test_zero_shot_classification_is_the_compatibility(frozen_model):
     names = ["ball", "box", "tree", "fish"]
     scores = model.classify(images, class_names=names)
     assert scores.shape == (3, 4) and bool((scores.abs() <= 1).all())
-    class_emb, _ = model.class_embeddings({"class_names": names})
+    class_emb, _ = model.class_embeddings(class_names=names)
     with torch.no_grad():
         patch_emb, _ = model.encode_patches(model.normalize(images))
     torch.testing.assert_close(scores, compatibility(patch_emb, class_emb))

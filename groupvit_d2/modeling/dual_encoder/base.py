@@ -1,0 +1,111 @@
+"""The part of an image-text dual encoder that GroupViT, PACL and CLIPpy share: the learnable
+temperature, the pixel statistics, the cached class embeddings and the sliding-window zero-shot
+segmentation of one evaluation sample."""
+import math
+
+import torch
+import torch.nn as nn
+
+from ..zero_shot import TextClassifier, finalize_logits, sliding_window_inference
+from .class_embeddings import sample_class_embeddings
+
+__all__ = ["DualEncoder"]
+
+
+class DualEncoder(nn.Module):
+    """Base of the image-text meta-architectures.
+
+    Holds `logit_scale` (log of the contrastive temperature scale, clamped at `max_logit_scale`),
+    the persistent `pixel_mean`/`pixel_std` buffers (so every checkpoint carries the normalisation
+    it was trained with), the `text_classifier` cache of class embeddings (cleared whenever the
+    weights can change: training mode or a state-dict load) and the test-time sliding window.
+    """
+
+    def __init__(self, *, pixel_mean, pixel_std, contrast_temperature=0.07, max_logit_scale=100.0,
+                 templates="full", sliding_window=True, crop_size=448, stride=224):
+        """
+        Args:
+            pixel_mean, pixel_std: 3 values each, 0-255 RGB scale.
+            contrast_temperature: initial temperature of the contrastive loss.
+            max_logit_scale: the clamp of exp(logit_scale).
+            templates: prompt template set of the class embeddings ("full", "subset", "identity").
+            sliding_window, crop_size, stride: the test-time sliding window.
+        """
+        super().__init__()
+        if not contrast_temperature > 0:
+            raise ValueError(f"the contrast temperature must be > 0, got {contrast_temperature}")
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / contrast_temperature)))
+        self.max_logit_scale = max_logit_scale
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1))
+        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1))
+        self.templates_name = templates
+        self.sliding_window = sliding_window
+        self.crop_size = crop_size
+        self.stride = stride
+        self.text_classifier = TextClassifier()
+        self.register_load_state_dict_post_hook(lambda module, keys: module.text_classifier.clear())
+
+    @property
+    def device(self):
+        return self.pixel_mean.device
+
+    def train(self, mode=True):
+        if mode:
+            self.text_classifier.clear()
+        return super().train(mode)
+
+    def scale(self):
+        """min(exp(logit_scale), max): the clamped temperature scale (0-d tensor)."""
+        return self.logit_scale.exp().clamp(max=self.max_logit_scale)
+
+    def normalize(self, images):
+        """(B, 3, H, W) 0-255 RGB -> normalised float images."""
+        return (images.to(self.device, self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std
+
+    def training_images(self, batched_inputs):
+        """The normalised (B, 3, S, S) batch of a training step; every image must have one size."""
+        sizes = {tuple(x["image"].shape) for x in batched_inputs}
+        if len(sizes) != 1:
+            raise ValueError(f"Training images must share one size, got {sorted(sizes)}")
+        return self.normalize(torch.stack([x["image"] for x in batched_inputs]))
+
+    def class_embeddings(self, dataset_name=None, class_names=None, bg_thresh=None):
+        """The (C, D) normalised class embeddings of `class_names` (no background entry; `bg_thresh`
+        None or the background threshold), else of a dataset's metadata; and the background
+        threshold (None when there is no background class). Built with the text tower's own
+        tokenizer (`text_encoder.tokenize`) and cached per vocabulary."""
+        if class_names is not None:
+            sample = {"class_names": class_names, "background_threshold": bg_thresh}
+        else:
+            sample = {"dataset_name": dataset_name}
+        return sample_class_embeddings(
+            self.text_classifier, sample, self.templates_name, self.encode_text, self.text_encoder.tokenize
+        )
+
+    def sample_class_embeddings(self, sample):
+        """class_embeddings() of an evaluation sample's "class_names" (and "background_threshold")
+        or "dataset_name"."""
+        return self.class_embeddings(
+            sample.get("dataset_name"), sample.get("class_names"), sample.get("background_threshold")
+        )
+
+    def segment_sample(self, sample, segment_crops):
+        """(C, height, width) class scores of one evaluation sample.
+
+        `segment_crops` maps (n, 3, h, w) normalised crops to (n, C, h, w) scores; it sees the
+        sliding-window crops when the window is on, else the whole resized image. The scores are
+        resized to the sample's "height"/"width" (its original size)."""
+        image = self.normalize(sample["image"][None])
+        if self.sliding_window:
+            logits = sliding_window_inference(image, self.crop_size, self.stride, segment_crops)
+        else:
+            logits = segment_crops(image)
+        height = sample.get("height", image.shape[-2])
+        width = sample.get("width", image.shape[-1])
+        return finalize_logits(logits, (height, width))[0]
+
+    def classify_embeddings(self, dataset_name=None, class_names=None):
+        """The (C, D) class embeddings of a classify() call, which names exactly one of the two."""
+        if (dataset_name is None) == (class_names is None):
+            raise ValueError("classify: give exactly one of dataset_name and class_names")
+        return self.class_embeddings(dataset_name, class_names)[0]
