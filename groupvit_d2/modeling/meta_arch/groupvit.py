@@ -387,15 +387,18 @@ class GroupViT(DualEncoder):
 
     @torch.no_grad()
     def group_maps(self, sample):
-        """Per grouping stage, the (H, W) argmax group ids of the whole (resized) image."""
+        """(H, W) argmax group ids of the whole (resized) image: one map per grouping stage of the
+        learned grouping; one map of the clusters when the groups are non-parametric
+        (MODEL.GROUPVIT.ZERO_SHOT.GROUPING, or a plain ViT, whose groups are its patch tokens)."""
         image = self.normalize(sample["image"][None])
         h, w = image.shape[-2:]
         p = self.backbone.patch_size
         vision = self.backbone.encode(image[..., : h - h % p, : w - w % p])
-        return [
-            onehot_argmax(upsample_group_maps(m, vision.grid, (h, w)))[0].argmax(0)
-            for m in cumulative_group_maps(vision.soft_assignments)
-        ]
+        if self.grouping == "groups" and vision.soft_assignments:
+            maps = cumulative_group_maps(vision.soft_assignments)
+        else:
+            maps = [self.nonparametric_groups(vision)[0][0]]
+        return [onehot_argmax(upsample_group_maps(m, vision.grid, (h, w)))[0].argmax(0) for m in maps]
 
     @torch.no_grad()
     def inference_embeddings(self, batched_inputs):

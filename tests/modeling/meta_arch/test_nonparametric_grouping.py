@@ -94,6 +94,22 @@ def test_grouping_invariants_on_the_plain_vit(vit):
     assert not torch.allclose(pixel, pixel[:, :1, :1].expand_as(pixel))
 
 
+def test_plain_vit_group_maps_are_its_clusters(vit):
+    image = sample(width=96)
+    try:
+        vit.eval().grouping, vit.num_clusters = "kmeans", 3
+        (kmeans,) = vit.group_maps(image)
+        assert kmeans.shape == (96, 96) and kmeans.dtype == torch.int64
+        assert set(kmeans.unique().tolist()) == {0, 1, 2}
+        # Without grouping stages the groups are the 6 x 6 patch tokens: each patch is one group.
+        vit.grouping = "groups"
+        (pixel,) = vit.group_maps(image)
+        assert pixel.unique().numel() == 36
+        assert torch.equal(pixel[::16, ::16].flatten(), torch.arange(36))
+    finally:
+        vit.grouping, vit.num_clusters = "kmeans", 8
+
+
 @pytest.mark.parametrize("grouping", GROUPING_METHODS)
 def test_groupvit_clusters_its_first_stage_patch_tokens(tiny_cfg, grouping, monkeypatch):
     tiny_cfg.MODEL.GROUPVIT.ZERO_SHOT.GROUPING = grouping
