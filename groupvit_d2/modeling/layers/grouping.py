@@ -1,4 +1,5 @@
 """The Grouping Block (paper sec. 3.1, eq. 3-5): merges segment tokens into group tokens."""
+import torch
 import torch.nn as nn
 
 from .assignment import assign
@@ -75,10 +76,16 @@ class GroupingBlock(nn.Module):
     def forward(self, x, group_tokens):
         """x: (B, N, C) segments; group_tokens: (B, S, C). Returns (B, S_out, C_out) and the
         assignment dict of AssignAttention."""
-        group_tokens = self.norm_tokens(group_tokens)
-        x = self.norm_x(x)
-        groups = self.pre_assign_attn(self.project_group_token(group_tokens), x)
-        new_x, assignment = self.assign(groups, x)
+        # Each segment joins the group of its largest assignment logit, and under reduced-precision
+        # autocast rounding flips that choice wherever groups nearly tie (bf16 kept only 92% of
+        # the pixels' classes of a tiny model). The group side of the block (token mixing,
+        # cross-attention, assignment) works on G tokens and one G x N product, a small share of
+        # the encoder's work, so it stays in fp32; the segments' own blocks keep the autocast.
+        with torch.autocast(x.device.type, enabled=False):
+            group_tokens = self.norm_tokens(group_tokens.float())
+            x = self.norm_x(x.float())
+            groups = self.pre_assign_attn(self.project_group_token(group_tokens), x)
+            new_x, assignment = self.assign(groups, x)
         new_x = new_x + groups
         new_x = self.reduction(new_x) + self.mlp_channels(self.norm_new_x(new_x))
         return new_x, assignment

@@ -76,3 +76,26 @@ def test_assign_rejects_nothing_silently_for_soft_without_gumbel():
     assert torch.allclose(assign(logits, dim=1, hard=False, gumbel=False), torch.softmax(logits, 1))
     with pytest.raises(IndexError):
         assign(logits, dim=5)
+
+
+def test_grouping_block_assigns_in_fp32_under_bf16_autocast():
+    torch.manual_seed(0)
+    block = GroupingBlock(dim=48, out_dim=48, num_heads=3, num_group_token=16, num_output_group=8,
+                          norm_layer=nn.LayerNorm).eval()
+    x, groups = torch.randn(4, 196, 48), torch.randn(4, 16, 48)
+    with torch.no_grad():
+        ref_x, ref = block(x, groups)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low_x, low = block(x, groups)
+            # The same block with the group side left to autocast: what the fp32 region prevents.
+            g = block.pre_assign_attn(block.project_group_token(block.norm_tokens(groups)), block.norm_x(x))
+            rounded = (block.assign.q_proj(g) @ block.assign.k_proj(block.norm_x(x)).transpose(1, 2))
+    assert low["logits"].dtype == torch.float32
+    # Same fp32 inputs, fp32 group side: the assignment is the fp32 one exactly.
+    torch.testing.assert_close(low["logits"], ref["logits"], rtol=0, atol=0)
+    assert torch.equal(low["hard"], ref["hard"])
+    assert rounded.dtype == torch.bfloat16
+    assert not torch.equal(rounded.float().argmax(1), ref["logits"].argmax(1))
+    # The merged tokens' channel MLP still runs under autocast: close to fp32, not equal.
+    assert not torch.equal(low_x.float(), ref_x)
+    torch.testing.assert_close(low_x.float(), ref_x, rtol=0.05, atol=0.05)
