@@ -3,11 +3,12 @@
 
     python tools/zero_shot_seeds.py --shards "datasets/synthetic/train/train-{000000..000011}.tar" \
         --configs configs/pacl/synthetic_tiny.yaml configs/clippy/synthetic_tiny.yaml \
-        --seeds 0 1 2 --output output/seeds SOLVER.MAX_ITER 150
+        --seeds 0 1 2 --output output/seeds -- SOLVER.MAX_ITER 150
 
 Every (config, seed) pair is one `train_net.py` run (training, then the zero-shot evaluation of its
 DATASETS.TEST, one dataset) in <output>/<config name>/seed<k>; a run whose metrics.json holds the
-evaluation is not repeated. The remaining arguments are config overrides for every run.
+evaluation is not repeated. The arguments after `--` are config overrides for every run (without
+`--`, --configs would take them for config files; they are refused before anything runs).
 """
 import argparse
 import json
@@ -58,6 +59,16 @@ def main(argv=None):
     parser.add_argument("--output", default=os.path.join(ROOT, "output", "seeds"))
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides for every run")
     args = parser.parse_args(argv)
+    if args.opts[:1] == ["--"]:
+        args.opts = args.opts[1:]
+    for config in args.configs:
+        if not os.path.isfile(config):
+            raise SystemExit(
+                f"--configs: {config!r} is not a config file. Config overrides go after '--', as in "
+                "--configs A.yaml B.yaml -- SOLVER.MAX_ITER 100"
+            )
+    if len(args.opts) % 2:
+        raise SystemExit(f"config overrides come in KEY VALUE pairs, got {args.opts}")
 
     lines = ["| config | seeds | mIoU per seed | mIoU mean ± std | Jaccard mean ± std |", "|---|---|---|---|---|"]
     for config in args.configs:
