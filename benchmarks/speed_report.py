@@ -39,6 +39,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import statistics
 import sys
 import time
@@ -109,6 +110,8 @@ def parse_args(argv=None):
     parser.add_argument("--dataset", default="synthetic_val", help="registered dataset of the agreement section")
     parser.add_argument("--agreement-max-images", type=int, default=None)
     args = parser.parse_args(argv)
+    # The command line, so that a written report says how to regenerate it.
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.config is None:
         args.config = TINY_CONFIG if args.quick else RELEASED_CONFIG
     if args.repeats is None:
@@ -782,7 +785,8 @@ def targets_section(args, encoder, train, agreement, peak, bf16_peak, report):
                      "yes" if ratio >= t["train"] and mem_ok else "no"])
     if rows:
         report.add("Targets", markdown_table(["target", "measured", "met"], rows),
-                   "Measured on a shared machine: the ratios move by several percent from run to run.")
+                   "The ratios move by a few percent from run to run, more when other jobs share the cores "
+                   "(see the load averages above).")
 
 
 def machine_description(args):
@@ -817,7 +821,9 @@ def run(args):
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
     report = Report()
-    head = "# GroupViT speed, memory and scaling\n\n" + machine_description(args)
+    command = " ".join(["python", "benchmarks/speed_report.py"] + [shlex.quote(a) for a in args.argv])
+    head = (f"# GroupViT speed, memory and scaling\n\nRegenerate with `{command}`.\n\n"
+            + machine_description(args))
     print(head, flush=True)
     sections = set(args.sections)
     cfg = load_cfg(args.config, args.device)

@@ -92,6 +92,9 @@ def test_quick_run_writes_tables_and_plot(tmp_path):
     text = page.read_text()
     assert text.startswith("# Results\n\nkept\n") and "<!-- speed:begin -->" in text
     assert "\n## GroupViT speed" in text and "\n### Targets" in text
+    # The page says how to regenerate it: the command that wrote it.
+    assert f"Regenerate with `python benchmarks/speed_report.py --quick --threads 1 --output-dir {out} --page {page}`" \
+        in text
     assert f"]({os.path.relpath(out / 'cost_growth.png', page.parent)})" in text
 
 
