@@ -190,14 +190,8 @@ class GroupViT(DualEncoder):
             return [self.semantic_inference(x) for x in batched_inputs]
         return self.inference_embeddings(batched_inputs)
 
-    def _stack_images(self, batched_inputs):
-        sizes = {tuple(x["image"].shape) for x in batched_inputs}
-        if len(sizes) != 1:
-            raise ValueError(f"Training images must share one size, got {sorted(sizes)}")
-        return self.normalize(torch.stack([x["image"] for x in batched_inputs]))
-
     def losses(self, batched_inputs):
-        images = self._stack_images(batched_inputs)
+        images = self.training_images(batched_inputs)
         if self.random_erasing is not None:
             self.random_erasing.device = images.device
             images = self.random_erasing(images)
