@@ -73,19 +73,28 @@ class GroupingBlock(nn.Module):
         projected = self.mlp_inter(group_tokens.transpose(1, 2)).transpose(1, 2)
         return self.norm_post_tokens(projected)
 
+    def _group_side(self, x, group_tokens):
+        """Token mixing, cross-attention and assignment: (merged segments, groups, assignment)."""
+        group_tokens = self.norm_tokens(group_tokens)
+        x = self.norm_x(x)
+        groups = self.pre_assign_attn(self.project_group_token(group_tokens), x)
+        new_x, assignment = self.assign(groups, x)
+        return new_x, groups, assignment
+
     def forward(self, x, group_tokens):
         """x: (B, N, C) segments; group_tokens: (B, S, C). Returns (B, S_out, C_out) and the
         assignment dict of AssignAttention."""
-        # Each segment joins the group of its largest assignment logit, and under reduced-precision
-        # autocast rounding flips that choice wherever groups nearly tie (bf16 kept only 92% of
-        # the pixels' classes of a tiny model). The group side of the block (token mixing,
-        # cross-attention, assignment) works on G tokens and one G x N product, a small share of
-        # the encoder's work, so it stays in fp32; the segments' own blocks keep the autocast.
-        with torch.autocast(x.device.type, enabled=False):
-            group_tokens = self.norm_tokens(group_tokens.float())
-            x = self.norm_x(x.float())
-            groups = self.pre_assign_attn(self.project_group_token(group_tokens), x)
-            new_x, assignment = self.assign(groups, x)
+        if torch.is_autocast_enabled(x.device.type):
+            # Each segment joins the group of its largest assignment logit, and under reduced-
+            # precision autocast rounding flips that choice wherever groups nearly tie (bf16 kept
+            # only 92% of the pixels' classes of a tiny model). The group side works on G tokens
+            # and one G x N product, a small share of the encoder's work, so it stays in fp32 (the
+            # autocast weights are fp32); the segments' own blocks keep the autocast.
+            dtype = torch.promote_types(x.dtype, torch.float32)
+            with torch.autocast(x.device.type, enabled=False):
+                new_x, groups, assignment = self._group_side(x.to(dtype), group_tokens.to(dtype))
+        else:
+            new_x, groups, assignment = self._group_side(x, group_tokens)
         new_x = new_x + groups
         new_x = self.reduction(new_x) + self.mlp_channels(self.norm_new_x(new_x))
         return new_x, assignment

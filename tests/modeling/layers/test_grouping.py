@@ -99,3 +99,11 @@ def test_grouping_block_assigns_in_fp32_under_bf16_autocast():
     # The merged tokens' channel MLP still runs under autocast: close to fp32, not equal.
     assert not torch.equal(low_x.float(), ref_x)
     torch.testing.assert_close(low_x.float(), ref_x, rtol=0.05, atol=0.05)
+
+
+def test_grouping_block_keeps_the_model_dtype_without_autocast():
+    torch.manual_seed(0)
+    block = GroupingBlock(dim=12, out_dim=12, num_heads=3, num_group_token=4, num_output_group=2,
+                          norm_layer=nn.LayerNorm).double().eval()
+    new_x, a = block(torch.randn(2, 10, 12, dtype=torch.float64), torch.randn(2, 4, 12, dtype=torch.float64))
+    assert new_x.dtype == a["logits"].dtype == torch.float64
