@@ -3,6 +3,31 @@ import functools
 
 from open_clip.tokenizer import SimpleTokenizer
 
+__all__ = ["CachingTokenizer", "build_tokenizer"]
+
+
+class CachingTokenizer(SimpleTokenizer):
+    """open_clip's SimpleTokenizer that remembers the BPE ids of the texts it has encoded.
+
+    Training tokenises the same prompted labels ("a photo of a dog.") in almost every batch and
+    every caption once an epoch; text cleaning and BPE were a quarter of the image-text mapper's
+    time. A plain dict (not functools.lru_cache) keeps the tokenizer picklable for spawned
+    DataLoader workers; it is emptied when it reaches `cache_size` entries.
+    """
+
+    def __init__(self, context_length=77, cache_size=1 << 16):
+        super().__init__(context_length=context_length)
+        self.cache_size = int(cache_size)
+        self._ids = {}
+
+    def encode(self, text):
+        ids = self._ids.get(text)
+        if ids is None:
+            if len(self._ids) >= self.cache_size:
+                self._ids.clear()
+            ids = self._ids[text] = tuple(super().encode(text))
+        return list(ids)
+
 
 @functools.lru_cache(maxsize=4)
 def build_tokenizer(context_length=77):
@@ -10,4 +35,4 @@ def build_tokenizer(context_length=77):
 
     Longer texts are truncated and end with EOT, as in CLIP.
     """
-    return SimpleTokenizer(context_length=context_length)
+    return CachingTokenizer(context_length=context_length)

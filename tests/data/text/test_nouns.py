@@ -173,3 +173,28 @@ def test_wordnet_nouns_and_phrases(fresh_extractors):
     ) == ["photo", "red ball", "small house", "grassy field"]
     # Words WordNet does not know default to nouns, as unseen words do for the perceptron tagger.
     assert extractor.nouns("a selfie") == ["selfie"]
+
+
+def test_tagging_is_cached_per_text_and_bounded():
+    calls = []
+
+    class CountingTagger(DictTagger):
+        def __call__(self, tokens):
+            calls.append(list(tokens))
+            return super().__call__(tokens)
+
+    extractor = NounExtractor(CountingTagger({"a": "DT", "red": "JJ", "on": "IN", "the": "DT"}))
+    caption = "a red ball on the grass"
+    first = extractor.nouns(caption)
+    assert first == ["ball", "grass"]
+    # The caller may change what it gets back without touching the cache.
+    first.append("intruder")
+    assert extractor.nouns(caption) == ["ball", "grass"]
+    assert extractor.noun_phrases(caption) == ["red ball", "grass"]
+    assert len(calls) == 1
+
+    extractor.CACHE_SIZE = 2
+    extractor.nouns("a kite")
+    extractor.nouns("a moon")
+    assert len(extractor._tagged) <= 2
+    assert extractor.nouns(caption) == ["ball", "grass"]
