@@ -37,6 +37,8 @@ import warnings
 import nltk
 from nltk.tokenize import NLTKWordTokenizer
 
+from .text_cache import remember
+
 logger = logging.getLogger(__name__)
 
 # The tags the GroupViT paper and the thesis describe as nouns.
@@ -391,13 +393,11 @@ class NounExtractor:
 
     def tag(self, text):
         """[(token, Penn tag)] for `text`."""
-        tagged = self._tagged.get(text)
-        if tagged is None:
-            if len(self._tagged) >= self.CACHE_SIZE:
-                self._tagged.clear()
-            tokens = tokenize(text)
-            tagged = self._tagged[text] = tuple(self.tagger(tokens)) if tokens else ()
-        return list(tagged)
+        return list(remember(self._tagged, text, self.CACHE_SIZE, self._tag_uncached))
+
+    def _tag_uncached(self, text):
+        tokens = tokenize(text)
+        return tuple(self.tagger(tokens)) if tokens else ()
 
     def nouns(self, text):
         """Tokens of `text` whose tag is in `tags`, in order, duplicates kept (as in the caption)."""

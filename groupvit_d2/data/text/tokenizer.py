@@ -3,6 +3,8 @@ import functools
 
 from open_clip.tokenizer import SimpleTokenizer
 
+from .text_cache import remember
+
 __all__ = ["CachingTokenizer", "build_tokenizer"]
 
 
@@ -12,7 +14,7 @@ class CachingTokenizer(SimpleTokenizer):
     Training tokenises the same prompted labels ("a photo of a dog.") in almost every batch and
     every caption once an epoch; text cleaning and BPE were a quarter of the image-text mapper's
     time. A plain dict (not functools.lru_cache) keeps the tokenizer picklable for spawned
-    DataLoader workers; it is emptied when it reaches `cache_size` entries.
+    DataLoader workers (see `remember`).
     """
 
     def __init__(self, context_length=77, cache_size=1 << 16):
@@ -21,12 +23,10 @@ class CachingTokenizer(SimpleTokenizer):
         self._ids = {}
 
     def encode(self, text):
-        ids = self._ids.get(text)
-        if ids is None:
-            if len(self._ids) >= self.cache_size:
-                self._ids.clear()
-            ids = self._ids[text] = tuple(super().encode(text))
-        return list(ids)
+        return list(remember(self._ids, text, self.cache_size, self._encode_uncached))
+
+    def _encode_uncached(self, text):
+        return tuple(super().encode(text))
 
 
 @functools.lru_cache(maxsize=4)
