@@ -202,6 +202,10 @@ def _add_solver_config(cfg):
     cfg.SOLVER.BASE_LR = 1.6e-3
     cfg.SOLVER.WEIGHT_DECAY = 0.05
     cfg.SOLVER.BETAS = [0.9, 0.999]
+    # PyTorch's fused AdamW: one kernel over all parameters instead of a dozen per-tensor passes.
+    # On a 2-core CPU its step over the released model's 55.7M parameters takes about a third of
+    # the for-each one's. Same update up to float rounding; False restores the for-each kernel.
+    cfg.SOLVER.ADAMW_FUSED = True
     cfg.SOLVER.LR_SCHEDULER_NAME = "WarmupCosineLR"
     cfg.SOLVER.BASE_LR_END = 0.0
     cfg.SOLVER.WARMUP_METHOD = "linear"

@@ -44,6 +44,9 @@ class MixedPrecisionTrainer(SimpleTrainer):
         self.after_backward()
         self._write_metrics(loss_dict, data_time)
         if self.grad_scaler is not None:
+            # Unscaled before step: the full-model clipping inside optimizer.step must see true
+            # gradients, and a fused optimizer would otherwise unscale only after clipping.
+            self.grad_scaler.unscale_(self.optimizer)
             self.grad_scaler.step(self.optimizer)
             self.grad_scaler.update()
         else:

@@ -48,7 +48,11 @@ def build_groupvit_optimizer(cfg, model):
     name = cfg.SOLVER.OPTIMIZER.upper()
     if name == "ADAMW":
         return _optimizer_class(cfg, torch.optim.AdamW)(
-            params, lr=cfg.SOLVER.BASE_LR, betas=tuple(cfg.SOLVER.BETAS), weight_decay=cfg.SOLVER.WEIGHT_DECAY
+            params,
+            lr=cfg.SOLVER.BASE_LR,
+            betas=tuple(cfg.SOLVER.BETAS),
+            weight_decay=cfg.SOLVER.WEIGHT_DECAY,
+            fused=bool(cfg.SOLVER.ADAMW_FUSED) or None,
         )
     if name == "SGD":
         return _optimizer_class(cfg, torch.optim.SGD)(
