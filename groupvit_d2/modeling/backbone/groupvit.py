@@ -1,4 +1,5 @@
 """The GroupViT image encoder as a Detectron2 backbone (SPEC section 1)."""
+import contextlib
 from dataclasses import dataclass, field
 from functools import partial
 from typing import List, Optional, Tuple
@@ -13,6 +14,10 @@ from ..layers.grouping import GroupingBlock
 from ..layers.mlp import MixerMlp
 from ..layers.patch_embed import PatchEmbed, resize_pos_embed
 from .stage import GroupingLayer
+
+
+def _at_least_float32(t):
+    return None if t is None else t.to(torch.promote_types(t.dtype, torch.float32))
 
 
 @dataclass
@@ -165,14 +170,22 @@ class GroupViTImageEncoder(Backbone):
         x = self.pos_drop(x + resize_pos_embed(self.pos_embed, grid))
         out = GroupViTVisionOutput(tokens=x, pooled=x, grid=grid)
         group_token = None
-        for layer in self.layers:
-            x, group_token, segments, assignment = layer(x, group_token)
-            out.stage_tokens.append(segments)
-            if assignment is not None:
-                out.soft_assignments.append(assignment["soft"])
-                out.hard_assignments.append(assignment["hard"])
-                out.assignment_logits.append(assignment["logits"])
-        out.tokens = self.norm(x)
+        autocast = torch.is_autocast_enabled(x.device.type)
+        with contextlib.ExitStack() as precision:
+            for i, layer in enumerate(self.layers):
+                if i == 1 and autocast:
+                    # Autocast ends with the first stage. The later ones work on a few dozen group
+                    # tokens, a small share of the encoder's work, and their rounding decides which
+                    # group takes which class wherever two nearly tie.
+                    precision.enter_context(torch.autocast(x.device.type, enabled=False))
+                    x, group_token = _at_least_float32(x), _at_least_float32(group_token)
+                x, group_token, segments, assignment = layer(x, group_token)
+                out.stage_tokens.append(segments)
+                if assignment is not None:
+                    out.soft_assignments.append(assignment["soft"])
+                    out.hard_assignments.append(assignment["hard"])
+                    out.assignment_logits.append(assignment["logits"])
+            out.tokens = self.norm(x)
         out.pooled = out.tokens.mean(dim=1)
         return out
 

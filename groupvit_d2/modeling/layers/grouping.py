@@ -87,14 +87,16 @@ class GroupingBlock(nn.Module):
         if torch.is_autocast_enabled(x.device.type):
             # Each segment joins the group of its largest assignment logit, and under reduced-
             # precision autocast rounding flips that choice wherever groups nearly tie (bf16 kept
-            # only 92% of the pixels' classes of a tiny model). The group side works on G tokens
-            # and one G x N product, a small share of the encoder's work, so it stays in fp32 (the
+            # only 92% of the pixels' classes of a tiny model). The block works on G tokens and
+            # one G x N product, a small share of the encoder's work, so it runs in fp32 (the
             # autocast weights are fp32); the segments' own blocks keep the autocast.
             dtype = torch.promote_types(x.dtype, torch.float32)
             with torch.autocast(x.device.type, enabled=False):
-                new_x, groups, assignment = self._group_side(x.to(dtype), group_tokens.to(dtype))
-        else:
-            new_x, groups, assignment = self._group_side(x, group_tokens)
+                return self._forward(x.to(dtype), group_tokens.to(dtype))
+        return self._forward(x, group_tokens)
+
+    def _forward(self, x, group_tokens):
+        new_x, groups, assignment = self._group_side(x, group_tokens)
         new_x = new_x + groups
         new_x = self.reduction(new_x) + self.mlp_channels(self.norm_new_x(new_x))
         return new_x, assignment

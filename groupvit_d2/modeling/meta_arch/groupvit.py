@@ -170,11 +170,14 @@ class GroupViT(DualEncoder):
         "image_embeds" (B, D) and "group_embeds" (B, G, D), both projected and un-normalised, and
         "vision" (the backbone's GroupViTVisionOutput: tokens, assignments, grid)."""
         vision = self.backbone.encode(images)
-        return {
-            "image_embeds": self.img_projector(vision.pooled),
-            "group_embeds": self.img_projector(vision.tokens),
-            "vision": vision,
-        }
+        # The encoder's grouped stages already left autocast (see GroupViTImageEncoder.encode); the
+        # projector's few tokens carry the class decisions too.
+        with torch.autocast(images.device.type, enabled=False):
+            return {
+                "image_embeds": self.img_projector(_at_least_float32(vision.pooled)),
+                "group_embeds": self.img_projector(_at_least_float32(vision.tokens)),
+                "vision": vision,
+            }
 
     def encode_text(self, tokens):
         """tokens: (N, L) ids -> (N, D) projected, un-normalised text embeddings."""

@@ -36,6 +36,34 @@ def test_detectron2_backbone_interface(encoder):
         assert f.shape == (1, shapes[name].channels, 4, 4) and shapes[name].stride == 16
 
 
+def test_bf16_autocast_ends_with_the_first_stage(encoder):
+    """Under autocast only the patch-level first stage computes in bf16; from its Grouping Block on,
+    the encoder computes in fp32 exactly what the fp32 stages compute from the first stage's blocks."""
+    images = torch.randn(2, 3, 64, 96)
+    first = []
+    hook = encoder.layers[0].register_forward_hook(lambda mod, args, out: first.append(out))
+    try:
+        with torch.no_grad():
+            full = encoder.encode(images)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                low = encoder.encode(images)
+    finally:
+        hook.remove()
+    _, group_token, segments, _ = first[1]
+    # The expensive blocks keep the autocast: their output is not the fp32 one.
+    assert not torch.equal(segments.float(), first[0][2])
+    with torch.no_grad():
+        x, _ = encoder.layers[0].downsample(segments.float(), group_token.float())
+        group_token = group_token.float()
+        for layer in encoder.layers[1:]:
+            x, group_token, _, _ = layer(x, group_token)
+        ref = encoder.norm(x)
+    assert low.tokens.dtype == torch.float32
+    assert all(a.dtype == torch.float32 for a in low.soft_assignments)
+    torch.testing.assert_close(low.tokens, ref, rtol=0, atol=0)
+    torch.testing.assert_close(low.tokens, full.tokens, rtol=0.05, atol=0.05)
+
+
 def test_1stage_variant():
     m = GroupViTImageEncoder(img_size=64, embed_dim=24, depths=(1, 1), num_heads=(2, 2),
                              num_group_tokens=(8, 0), num_output_groups=(2,)).eval()

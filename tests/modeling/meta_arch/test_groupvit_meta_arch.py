@@ -105,3 +105,17 @@ def test_gumbel_noise_only_changes_training(tiny_cfg):
     h1 = model.encode_image(x)["vision"].hard_assignments[0]
     h2 = model.encode_image(x)["vision"].hard_assignments[0]
     assert not torch.equal(h1, h2)
+
+
+def test_group_embeddings_are_projected_in_fp32_under_bf16_autocast(model):
+    model.eval()
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        full = model.encode_image(images)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model.encode_image(images)
+        # The projector fed the same fp32 tokens gives the same embeddings exactly.
+        ref = model.img_projector(low["vision"].tokens)
+    assert low["group_embeds"].dtype == low["image_embeds"].dtype == torch.float32
+    torch.testing.assert_close(low["group_embeds"], ref, rtol=0, atol=0)
+    torch.testing.assert_close(low["group_embeds"], full["group_embeds"], rtol=0.1, atol=0.1)
