@@ -747,8 +747,9 @@ def agreement_section(args, report):
     report.add(
         f"bf16 autocast against fp32: zero-shot segmentation of {args.dataset}",
         f"{os.path.relpath(config)} with {args.agreement_weights}; {r['images']} images, {r['pixels']} pixels "
-        "at the original size; the whole model call under autocast (the model keeps the class "
-        "embeddings and the zero-shot head after the encoder in fp32).",
+        "at the original size; the whole model call under autocast (the model runs in bf16 only its "
+        "encoder's first stage; the later stages, the projector, the class embeddings and the "
+        "zero-shot head stay in fp32).",
         markdown_table(["precision", "mIoU", "s/image"], rows),
         f"Pixels whose predicted class agrees: {100 * r['agreement']:.3f}%; mIoU difference "
         f"{r['miou_bf16'] - r['miou_fp32']:+.2f}.",
