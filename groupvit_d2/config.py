@@ -232,6 +232,8 @@ def _add_diagnostics_config(cfg):
     cfg.TEST.KNN_K = 10
     cfg.TEST.KNN_MAX_PER_CLASS = 1000
     cfg.TEST.KNN_BANK_DATASET = ""
+    # Only the bank dataset's first this many images (0: all), for large training sets.
+    cfg.TEST.KNN_BANK_MAX_IMAGES = 0
     # "tokens": the final group tokens (the thesis' 384-d features); "projected": the group
     # embeddings in the joint space.
     cfg.TEST.KNN_FEATURE = "tokens"

@@ -36,6 +36,7 @@ def _grouping_oracle(cfg, dataset_name, output_folder, model):
         without_background=t.KNN_WITHOUT_BACKGROUND, feature=t.KNN_FEATURE, output_dir=output_folder,
         bank_mapper=ZeroShotSemSegDatasetMapper(cfg, is_train=False, load_sem_seg=True),
         num_workers=cfg.DATALOADER.NUM_WORKERS, seed=cfg.SEED if cfg.SEED >= 0 else 0,
+        bank_max_images=t.KNN_BANK_MAX_IMAGES,
     )
 
 

@@ -155,7 +155,7 @@ def _resize_labels(labels, size):
     return F.interpolate(labels[None, None].float(), size=tuple(size), mode="nearest")[0, 0].long()
 
 
-def collect_group_features(groups, dataset_name, mapper, num_workers=0):
+def collect_group_features(groups, dataset_name, mapper, num_workers=0, max_images=0):
     """Final-group features and per-class pixel counts over a labelled dataset.
 
     Every process reads its share of the dataset; the result is gathered on all of them.
@@ -166,6 +166,7 @@ def collect_group_features(groups, dataset_name, mapper, num_workers=0):
         mapper: returns "image" (3, H', W') and "sem_seg" (H, W) at the original size
             (ZeroShotSemSegDatasetMapper with load_sem_seg=True); labels are resized to (H', W')
             by nearest neighbour.
+        max_images: read only the dataset's first `max_images` records (0: all of them).
 
     Returns:
         (features (M, D), counts (M, C) int64), on the CPU: one row per group with labelled pixels.
@@ -173,7 +174,11 @@ def collect_group_features(groups, dataset_name, mapper, num_workers=0):
     metadata = MetadataCatalog.get(dataset_name)
     num_classes = len(metadata.stuff_classes)
     ignore_label = metadata.ignore_label
-    loader = build_detection_test_loader(DatasetCatalog.get(dataset_name), mapper=mapper, num_workers=num_workers)
+    if int(max_images) < 0:
+        raise ValueError(f"TEST.KNN_BANK_MAX_IMAGES must be >= 0 (0: every image), got {max_images}")
+    records = DatasetCatalog.get(dataset_name)
+    records = records[: int(max_images)] if int(max_images) > 0 else records
+    loader = build_detection_test_loader(records, mapper=mapper, num_workers=num_workers)
     features, counts = [], []
     for batch in loader:
         for sample in batch:

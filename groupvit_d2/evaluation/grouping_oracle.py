@@ -64,7 +64,7 @@ class GroupingOracleEvaluator(DatasetEvaluator):
 
     def __init__(self, dataset_name, model, bank_dataset, *, k=10, max_per_class=1000, without_background=True,
                  feature="tokens", bank_mapper=None, output_dir=None, distributed=True, num_workers=0, seed=0,
-                 groups=None):
+                 groups=None, bank_max_images=0):
         """
         Args:
             dataset_name: the evaluated dataset; bank_dataset: a registered labelled training set
@@ -73,6 +73,8 @@ class GroupingOracleEvaluator(DatasetEvaluator):
             k, max_per_class, feature, seed: see build_group_feature_bank.
             bank_mapper: reads the bank's images and labels (default: the zero-shot resize).
             groups: a FinalGroups replacing the one made from `model`.
+            bank_max_images: build the bank from the first this many images of `bank_dataset`
+                (0: all of them).
         """
         if not bank_dataset:
             raise ValueError(
@@ -95,6 +97,7 @@ class GroupingOracleEvaluator(DatasetEvaluator):
         self._max_per_class = max_per_class
         self._seed = seed
         self._num_workers = num_workers
+        self._bank_max_images = bank_max_images
         self._num_classes = len(meta.stuff_classes)
 
         background = background_class(meta)
@@ -120,7 +123,7 @@ class GroupingOracleEvaluator(DatasetEvaluator):
         context = inference_context(self._model) if self._model is not None else contextlib.nullcontext()
         with context, torch.no_grad():
             features, counts = collect_group_features(self._groups, self._bank_dataset, self._bank_mapper,
-                                                      self._num_workers)
+                                                      self._num_workers, self._bank_max_images)
         self.banks = {
             name: GroupFeatureBank.from_counts(features, counts, max_per_class=self._max_per_class,
                                                ignore_classes=ignored, seed=self._seed)

@@ -143,6 +143,21 @@ def test_bank_from_a_registered_training_set(train_set):
     assert torch.bincount(capped.categories).tolist() == [4, 4, 4]
 
 
+def test_bank_can_read_only_the_first_images(train_set, tmp_path):
+    from groupvit_d2.evaluation.group_feature_bank import collect_group_features
+
+    mapper = ZeroShotSemSegDatasetMapper(augmentations=[], load_sem_seg=True)
+    features, counts = collect_group_features(FakeGroups(), train_set, mapper, max_images=4)
+    assert features.shape[0] == 12  # three labelled groups an image
+    # The first four images' pixels, class by class (image i has 1 + i % 3 background rows).
+    expected = [8 * (1 + i % 3) for i in range(4)]
+    assert counts[:, BG].sum().item() == sum(expected)
+    with pytest.raises(ValueError, match="KNN_BANK_MAX_IMAGES"):
+        collect_group_features(FakeGroups(), train_set, mapper, max_images=-1)
+    _, results = _evaluate(_val_set(tmp_path, train_set + "_val4"), train_set, tmp_path, bank_max_images=4)
+    assert math.isclose(results["grouping_oracle"]["mIoU"], 100.0)
+
+
 def test_bank_dataset_must_be_set_and_match_the_classes(train_set, tmp_path, catalog_prefix):
     val = _val_set(tmp_path, catalog_prefix + "val")
     with pytest.raises(ValueError, match="TEST.KNN_BANK_DATASET"):
