@@ -12,6 +12,14 @@ templates, normalised). The model runs in eval mode. Reported, as means over ima
   multi_label            the multi-label contrastive loss over batches of --batch-size images
   multi_label_non_noisy  the same with same-class labels of other images as positives
 
+and, how well the model names what it sees (higher is better):
+
+  image_naming           share of the images with an object whose best class (pooled image
+                         embedding) is one of their objects
+  group_naming           share of the objects whose group (the final group holding most of the
+                         object's pixels, as the zero-shot segmentation assigns them) has the
+                         object's class as its best class
+
   python tools/measure_entropy.py --config-file configs/thesis/synthetic/ge.yaml \
       --dataset synthetic_val MODEL.WEIGHTS output/thesis_synthetic/ge/model_final.pth
 """
@@ -23,6 +31,7 @@ import sys
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
@@ -40,15 +49,17 @@ from groupvit_d2.modeling.losses import (
     segment_entropy_loss,
     segment_label_affinity,
 )
-from groupvit_d2.modeling.zero_shot import class_names_from_metadata
+from groupvit_d2.modeling.zero_shot import class_names_from_metadata, upsample_group_maps
 
 logger = logging.getLogger("groupvit_d2.measure_entropy")
 
-METRICS = ("group_entropy", "label_entropy", "segment_entropy", "multi_label", "multi_label_non_noisy")
+METRICS = ("group_entropy", "label_entropy", "segment_entropy", "multi_label", "multi_label_non_noisy",
+           "image_naming", "group_naming")
 
 
-def load_sample(record, crop_size, ignore_label, has_background):
-    """(uint8 image (3, S, S), sorted class ids present in the crop, as zero-shot class indices)."""
+def load_sample(record, crop_size, ignore_label, has_background, return_labels=False):
+    """(uint8 image (3, S, S), sorted class ids present in the crop, as zero-shot class indices),
+    and with `return_labels` the crop's (S, S) map of those indices (-1 on background and ignore)."""
     image = torch.from_numpy(np.array(read_image(record["file_name"], format="RGB"))).permute(2, 0, 1)
     label = torch.from_numpy(np.asarray(read_image(record["sem_seg_file_name"])).astype(np.int64))
     if label.dim() == 3:
@@ -57,16 +68,46 @@ def load_sample(record, crop_size, ignore_label, has_background):
     image = TF.center_crop(TF.resize(image, short, antialias=True), crop_size)
     label = TF.center_crop(TF.resize(label[None], short, interpolation=TF.InterpolationMode.NEAREST), crop_size)[0]
     present = [int(v) for v in label.unique().tolist() if v != ignore_label and not (has_background and v == 0)]
-    return image, [v - 1 if has_background else v for v in present]
+    ids = [v - 1 if has_background else v for v in present]
+    if not return_labels:
+        return image, ids
+    index = torch.full_like(label, -1)
+    for value, i in zip(present, ids):
+        index[label == value] = i
+    return image, ids, index
+
+
+def naming_hits(image_scores, group_scores, pixel_groups, labels):
+    """Whether one image and its objects are named right.
+
+    Args:
+        image_scores: (C,) class scores of the pooled image embedding.
+        group_scores: (G, C) class scores of the final groups.
+        pixel_groups: (H, W) each pixel's group; labels: (H, W) class indices, -1 where no object.
+
+    Returns:
+        (image hit, or None for an image without objects; one hit per object class present).
+    """
+    present = labels[labels >= 0].unique()
+    if present.numel() == 0:
+        return None, []
+    image_hit = bool((present == image_scores.argmax()).any())
+    hits = []
+    for c in present.tolist():
+        group = pixel_groups[labels == c].mode().values
+        hits.append(int(group_scores[group].argmax()) == c)
+    return image_hit, hits
 
 
 @torch.no_grad()
-def measure_batch(model, images, class_ids, class_emb, class_names, inner_weights=(0.2, 0.1)):
+def measure_batch(model, images, class_ids, class_emb, class_names, inner_weights=(0.2, 0.1), label_maps=None):
     """Sums of the METRICS over a batch, and the counts to divide them by.
 
     Args:
         images: (B, 3, S, S) uint8; class_ids: B lists of zero-shot class indices;
         class_emb: (C, D) normalised class embeddings; class_names: C raw label strings.
+        label_maps: (B, S, S) class indices, -1 where no object (see load_sample); without them the
+            naming metrics count nothing.
     """
     out = model.encode_image(model.normalize(images))
     batch = images.shape[0]
@@ -95,7 +136,19 @@ def measure_batch(model, images, class_ids, class_emb, class_names, inner_weight
             text_positives=text_positives, global_negatives=False).item() * batch,
     }
     counts = {"group_entropy": batch, "label_entropy": labelled, "segment_entropy": labelled,
-              "multi_label": batch, "multi_label_non_noisy": batch}
+              "multi_label": batch, "multi_label_non_noisy": batch, "image_naming": 0, "group_naming": 0}
+    sums["image_naming"] = sums["group_naming"] = 0.0
+    if label_maps is not None:
+        image_scores = F.normalize(out["image_embeds"], dim=-1) @ class_emb.T
+        group_scores = F.normalize(out["group_embeds"], dim=-1) @ class_emb.T
+        pixel_groups = upsample_group_maps(patch_to_group, out["vision"].grid, images.shape[-2:]).argmax(dim=1)
+        for i in range(batch):
+            image_hit, hits = naming_hits(image_scores[i], group_scores[i], pixel_groups[i], label_maps[i])
+            if image_hit is not None:
+                sums["image_naming"] += image_hit
+                counts["image_naming"] += 1
+            sums["group_naming"] += sum(hits)
+            counts["group_naming"] += len(hits)
     return sums, counts
 
 
@@ -115,9 +168,11 @@ def measure(model, cfg, dataset_name, num_images=200, batch_size=32):
     totals = {k: 0.0 for k in METRICS}
     counts = {k: 0 for k in METRICS}
     for start in range(0, len(records), batch_size):
-        samples = [load_sample(r, crop, ignore, has_background) for r in records[start: start + batch_size]]
+        samples = [load_sample(r, crop, ignore, has_background, return_labels=True)
+                   for r in records[start: start + batch_size]]
         images = torch.stack([s[0] for s in samples])
-        sums, n = measure_batch(model, images, [s[1] for s in samples], class_emb, class_names, inner)
+        sums, n = measure_batch(model, images, [s[1] for s in samples], class_emb, class_names, inner,
+                                label_maps=torch.stack([s[2] for s in samples]))
         for k in METRICS:
             totals[k] += sums[k]
             counts[k] += n[k]

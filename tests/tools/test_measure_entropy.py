@@ -70,3 +70,31 @@ def test_measure_matches_the_model(tool, split, tiny_cfg):
     # More positives can only lower the multi-label loss ("paper" form).
     assert result["multi_label_non_noisy"] <= result["multi_label"] + 1e-6
     assert result["label_entropy"] > 0 and result["segment_entropy"] > 0
+
+
+def test_naming_hits_by_hand(tool):
+    # Two objects: class 0 in the left half (mostly group 1), class 2 in the right half (group 0).
+    labels = torch.full((4, 4), -1)
+    labels[:, :2] = 0
+    labels[:, 2:] = 2
+    labels[0] = -1  # a row of background
+    pixel_groups = torch.zeros(4, 4, dtype=torch.long)
+    pixel_groups[:, :2] = 1
+    pixel_groups[3, 0] = 0  # one of the object's six pixels in another group
+    group_scores = torch.tensor([[0.1, 0.2, 0.9], [0.3, 0.8, 0.1]])  # group 0 says class 2, group 1 class 1
+    image_hit, hits = tool.naming_hits(torch.tensor([0.1, 0.5, 0.9]), group_scores, pixel_groups, labels)
+    assert image_hit is True and hits == [False, True]
+    assert tool.naming_hits(torch.tensor([0.1, 0.9, 0.2]), group_scores, pixel_groups, labels)[0] is False
+    assert tool.naming_hits(torch.zeros(3), group_scores, pixel_groups, torch.full((4, 4), -1)) == (None, [])
+
+
+def test_naming_metrics_count_objects_and_images(tool, split, tiny_cfg):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg)
+    result = tool.measure(model, tiny_cfg, NAME, batch_size=3)
+    image, ids, labels = tool.load_sample(split[1], 64, 255, True, return_labels=True)
+    assert ids == [0, 1] and set(labels.unique().tolist()) == {-1, 0, 1}
+    # Three of the four crops hold objects: four objects in all (box; ball and box; ball).
+    assert 0.0 <= result["image_naming"] <= 1.0 and 0.0 <= result["group_naming"] <= 1.0
+    assert result["image_naming"] * 3 == pytest.approx(round(result["image_naming"] * 3))
+    assert result["group_naming"] * 4 == pytest.approx(round(result["group_naming"] * 4))
