@@ -13,11 +13,8 @@ from timm.layers import trunc_normal_
 from ..layers.grouping import GroupingBlock
 from ..layers.mlp import MixerMlp
 from ..layers.patch_embed import PatchEmbed, resize_pos_embed
+from ..precision import at_least_float32
 from .stage import GroupingLayer
-
-
-def _at_least_float32(t):
-    return None if t is None else t.to(torch.promote_types(t.dtype, torch.float32))
 
 
 @dataclass
@@ -178,7 +175,7 @@ class GroupViTImageEncoder(Backbone):
                     # tokens, a small share of the encoder's work, and their rounding decides which
                     # group takes which class wherever two nearly tie.
                     precision.enter_context(torch.autocast(x.device.type, enabled=False))
-                    x, group_token = _at_least_float32(x), _at_least_float32(group_token)
+                    x, group_token = at_least_float32(x), at_least_float32(group_token)
                 x, group_token, segments, assignment = layer(x, group_token)
                 out.stage_tokens.append(segments)
                 if assignment is not None:

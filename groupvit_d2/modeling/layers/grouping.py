@@ -2,6 +2,7 @@
 import torch
 import torch.nn as nn
 
+from ..precision import at_least_float32
 from .assignment import assign
 from .attention import CrossAttnBlock
 from .mlp import Mlp
@@ -90,9 +91,8 @@ class GroupingBlock(nn.Module):
             # only 92% of the pixels' classes of a tiny model). The block works on G tokens and
             # one G x N product, a small share of the encoder's work, so it runs in fp32 (the
             # autocast weights are fp32); the segments' own blocks keep the autocast.
-            dtype = torch.promote_types(x.dtype, torch.float32)
             with torch.autocast(x.device.type, enabled=False):
-                return self._forward(x.to(dtype), group_tokens.to(dtype))
+                return self._forward(at_least_float32(x), at_least_float32(group_tokens))
         return self._forward(x, group_tokens)
 
     def _forward(self, x, group_tokens):

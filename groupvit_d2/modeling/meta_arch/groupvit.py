@@ -1,6 +1,5 @@
 """GroupViT as a Detectron2 meta-architecture: dual encoder, contrastive training, zero-shot
 semantic segmentation (SPEC sections 1-3)."""
-import dataclasses
 import hashlib
 import logging
 
@@ -23,6 +22,7 @@ from ..losses import (
     segment_entropy_loss,
     segment_label_affinity,
 )
+from ..precision import at_least_float32
 from ..projector import ProjectMLP
 from ..text_encoder import TextTransformer
 from ..zero_shot import (
@@ -174,8 +174,8 @@ class GroupViT(DualEncoder):
         # projector's few tokens carry the class decisions too.
         with torch.autocast(images.device.type, enabled=False):
             return {
-                "image_embeds": self.img_projector(_at_least_float32(vision.pooled)),
-                "group_embeds": self.img_projector(_at_least_float32(vision.tokens)),
+                "image_embeds": self.img_projector(at_least_float32(vision.pooled)),
+                "group_embeds": self.img_projector(at_least_float32(vision.tokens)),
                 "vision": vision,
             }
 
@@ -338,7 +338,7 @@ class GroupViT(DualEncoder):
         # decisions (each pixel's group, the image's top-k classes, the background threshold) that
         # bf16 rounding flips, at a small cost, so it runs in fp32.
         with torch.autocast(crops.device.type, enabled=False):
-            out = _at_least_float32(out)
+            out = at_least_float32(out)
             vision = out["vision"]
             # ---- The assignment source (MODEL.GROUPVIT.ZERO_SHOT.GROUPING); the rest is shared. ----
             if self.grouping == "groups" and vision.soft_assignments:
@@ -417,17 +417,3 @@ class GroupViT(DualEncoder):
             results.append(r)
         return results
 
-
-def _at_least_float32(x):
-    """x with every floating-point tensor in it (also inside dicts, lists and dataclasses such as
-    GroupViTVisionOutput) in at least float32; float32 tensors are returned as they are."""
-    if torch.is_tensor(x):
-        return x.to(torch.promote_types(x.dtype, torch.float32)) if x.is_floating_point() else x
-    if isinstance(x, dict):
-        return {k: _at_least_float32(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return type(x)(_at_least_float32(v) for v in x)
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return dataclasses.replace(x, **{f.name: _at_least_float32(getattr(x, f.name))
-                                         for f in dataclasses.fields(x) if f.init})
-    return x
