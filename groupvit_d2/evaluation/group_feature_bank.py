@@ -174,10 +174,11 @@ def collect_group_features(groups, dataset_name, mapper, num_workers=0, max_imag
     metadata = MetadataCatalog.get(dataset_name)
     num_classes = len(metadata.stuff_classes)
     ignore_label = metadata.ignore_label
-    if int(max_images) < 0:
+    max_images = int(max_images)
+    if max_images < 0:
         raise ValueError(f"TEST.KNN_BANK_MAX_IMAGES must be >= 0 (0: every image), got {max_images}")
     records = DatasetCatalog.get(dataset_name)
-    records = records[: int(max_images)] if int(max_images) > 0 else records
+    records = records[:max_images] if max_images else records
     loader = build_detection_test_loader(records, mapper=mapper, num_workers=num_workers)
     features, counts = [], []
     for batch in loader:
