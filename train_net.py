@@ -23,9 +23,12 @@ from groupvit_d2.checkpoint import GroupViTCheckpointer
 from groupvit_d2.data.dataset_mappers.zero_shot_semseg_mapper import ZeroShotSemSegDatasetMapper
 from groupvit_d2.data.train_loaders import build_train_loader
 from groupvit_d2.engine import MixedPrecisionTrainer, build_groupvit_optimizer, results_table
+from groupvit_d2.engine.grouping_health_hook import GroupingHealthHook
 from groupvit_d2.engine.mixed_precision import parse_amp_dtype
 from groupvit_d2.evaluation import GroupPicturesWriter, build_diagnostic_evaluators
 from groupvit_d2.evaluation.boundary_iou import BoundaryIoUEvaluator
+from groupvit_d2.evaluation.grouping_health import GroupingHealthEvaluator
+from groupvit_d2.modeling.meta_arch.groupvit import GroupViT
 from groupvit_d2.evaluation.jaccard import JaccardEvaluator
 
 
@@ -45,6 +48,12 @@ class Trainer(DefaultTrainer):
             self._trainer = MixedPrecisionTrainer(
                 inner.model, inner.data_loader, inner.optimizer, dtype=parse_amp_dtype(cfg.SOLVER.AMP.DTYPE)
             )
+
+    def build_hooks(self):
+        hooks_list = super().build_hooks()
+        # Before the writers (the last hooks), so the figures reach the same metrics.json line.
+        hooks_list.insert(-1, GroupingHealthHook(period=self.cfg.TEST.GROUPING_HEALTH.PERIOD))
+        return hooks_list
 
     @classmethod
     def build_train_loader(cls, cfg):
@@ -67,6 +76,8 @@ class Trainer(DefaultTrainer):
         if cfg.TEST.JACCARD.ENABLED:
             evaluators.append(JaccardEvaluator(dataset_name, model, cfg.TEST.JACCARD.MATCHING,
                                                cfg.TEST.JACCARD.IGNORE_BACKGROUND))
+        if cfg.TEST.GROUPING_HEALTH.ENABLED and isinstance(getattr(model, "module", model), GroupViT):
+            evaluators.append(GroupingHealthEvaluator(dataset_name, model))
         if cfg.TEST.BOUNDARY_IOU.ENABLED:
             evaluators.append(BoundaryIoUEvaluator(dataset_name, cfg.TEST.BOUNDARY_IOU.DILATION_RATIO))
         return DatasetEvaluators(evaluators)

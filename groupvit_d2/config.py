@@ -55,6 +55,10 @@ def _add_model_config(cfg):
     g.GUMBEL = True
     g.GUMBEL_TAU = 1.0
     g.ASSIGN_EPS = 1.0
+    # Std of the truncated-normal initialisation of the assignment's query and key projections.
+    # The official 0.02 gives assignment logits of std about 0.02^2 x EMBED_DIM at the start:
+    # 0.15 at width 384, 0.04 at 96, either way far below the Gumbel noise (std 1.28).
+    g.ASSIGN_INIT_STD = 0.02
     # Trade compute for memory in the transformer blocks.
     g.GRADIENT_CHECKPOINTING = False
     # Dense maps the backbone returns to other Detectron2 heads: "stage1" (patch tokens after the
@@ -241,6 +245,13 @@ def _add_diagnostics_config(cfg):
     cfg.TEST.KNN_WITHOUT_BACKGROUND = True
     # How many images of each evaluated dataset get their group-assignment entropy map written.
     cfg.TEST.ENTROPY_MAPS = 0
+    # Grouping health (groupvit_d2/modeling/grouping_health.py): the training batches' figures go
+    # to the event storage every PERIOD iterations, with a warning while the grouping is collapsed;
+    # ENABLED also measures them, with the naming of the groups, on every evaluated dataset (one
+    # more encoder pass over its sliding windows).
+    cfg.TEST.GROUPING_HEALTH = CN()
+    cfg.TEST.GROUPING_HEALTH.ENABLED = False
+    cfg.TEST.GROUPING_HEALTH.PERIOD = 20
     # Per-class Boundary IoU (Cheng et al. 2021; GroupViT Table 3) next to SemSegEvaluator: each
     # class's boundary is its mask pixels within DILATION_RATIO x image diagonal of its contour.
     cfg.TEST.BOUNDARY_IOU = CN()

@@ -22,6 +22,7 @@ from ..losses import (
     segment_entropy_loss,
     segment_label_affinity,
 )
+from ..grouping_health import grouping_health
 from ..precision import at_least_float32
 from ..projector import ProjectMLP
 from ..text_encoder import TextTransformer
@@ -210,6 +211,8 @@ class GroupViT(DualEncoder):
             valid[:, 1:] = torch.stack([x["label_mask"] for x in batched_inputs]).to(self.device)
 
         vision = self.backbone.encode(images)
+        # Read by GroupingHealthHook: a collapsed grouping shows in no loss.
+        self.last_grouping_health = grouping_health(vision)
         # Only the pooled feature goes through the image projector, as in the official training
         # forward: projecting the group tokens here too would feed them to its BatchNorm statistics.
         image_embeds = self.img_projector(vision.pooled)

@@ -1,0 +1,87 @@
+"""Grouping health: is the learned grouping sharp, are its groups used, and are they named?
+
+Training on captions alone can leave the Grouping Blocks undecided: the assignment logits stay far
+smaller than the Gumbel noise added to them in training, every patch spreads over all groups
+almost uniformly, and the evaluation's argmax then falls on the one or two groups with the largest
+bias (docs/RESULTS.md, "Why grouping failed at demo scale"). Nothing in the losses shows it, so
+these figures are measured where the user can see them:
+
+- `grouping_health(vision)`: per grouping stage, from one forward pass,
+    logit_std      the spread of the assignment logits over the groups (mean over tokens);
+    logit_margin   the top-1 minus top-2 assignment logit (mean over tokens);
+    groups_used    the groups that are some token's argmax, per image (mean);
+    map_entropy    the entropy of the soft patch-to-group map of that stage, divided by its
+                   maximum log(G): 1 is a uniform map, no grouping at all.
+- `GroupingHealthHook`: writes the training batches' figures to the event storage (metrics.json,
+  TensorBoard) every period, and warns when the grouping has collapsed.
+- `GroupingHealthEvaluator`: the same figures on an evaluation split, plus the naming of the groups:
+  for each sliding window (as the zero-shot segmentation cuts them), the best group-class score,
+  and how often it clears the dataset's background threshold.
+"""
+import math
+from typing import Dict, Optional
+
+import torch
+
+from .zero_shot import cumulative_group_maps
+
+__all__ = ["grouping_health", "collapse_reason", "COLLAPSE_ENTROPY", "COLLAPSE_GROUPS_USED"]
+
+# A final stage whose soft maps keep 99.9% of the uniform entropy, or whose tokens all fall in
+# (on average) at most 1.5 groups, does not group (docs/RESULTS.md has the figures of runs that
+# grouped and of runs that did not).
+COLLAPSE_ENTROPY = 0.999
+COLLAPSE_GROUPS_USED = 1.5
+
+
+@torch.no_grad()
+def grouping_health(vision) -> Dict[str, float]:
+    """Per-stage grouping figures of one encoder output (a GroupViTVisionOutput).
+
+    Returns:
+        {"stage{l}/logit_std", "stage{l}/logit_margin", "stage{l}/groups_used",
+         "stage{l}/map_entropy"} for every grouping stage l = 1, 2, ...; empty for an encoder
+        without grouping stages.
+    """
+    out = {}
+    if not vision.soft_assignments:
+        return out
+    maps = cumulative_group_maps([a.float() for a in vision.soft_assignments])
+    for stage, (logits, soft, patch_map) in enumerate(
+        zip(vision.assignment_logits, vision.soft_assignments, maps), start=1
+    ):
+        logits = logits.float()  # (B, G, N): softmax over G
+        num_groups = logits.shape[1]
+        key = f"stage{stage}/"
+        out[key + "logit_std"] = float(logits.std(dim=1, unbiased=False).mean())
+        if num_groups > 1:
+            top2 = logits.topk(2, dim=1).values
+            out[key + "logit_margin"] = float((top2[:, 0] - top2[:, 1]).mean())
+        else:
+            out[key + "logit_margin"] = 0.0
+        winners = soft.argmax(dim=1)  # (B, N)
+        used = torch.zeros(soft.shape[0], num_groups, dtype=torch.bool, device=soft.device)
+        used.scatter_(1, winners, True)
+        out[key + "groups_used"] = float(used.sum(dim=1).float().mean())
+        p = patch_map.clamp_min(1e-12)  # (B, N_0, G)
+        entropy = -(p * p.log()).sum(dim=-1).mean()
+        out[key + "map_entropy"] = float(entropy / math.log(num_groups)) if num_groups > 1 else 0.0
+    return out
+
+
+def collapse_reason(health: Dict[str, float]) -> Optional[str]:
+    """Why the final grouping stage counts as collapsed, or None when it does not."""
+    stages = sorted({k.split("/")[0] for k in health if k.startswith("stage")})
+    if not stages:
+        return None
+    last = stages[-1]
+    entropy = health.get(f"{last}/map_entropy")
+    used = health.get(f"{last}/groups_used")
+    if used is not None and used <= COLLAPSE_GROUPS_USED:
+        return f"{last}: every token falls in {used:.2f} group(s) on average"
+    if entropy is not None and entropy >= COLLAPSE_ENTROPY:
+        return (
+            f"{last}: the soft patch-to-group maps are uniform (entropy {entropy:.4f} of its maximum; "
+            f"assignment logits spread {health.get(f'{last}/logit_std', float('nan')):.3f})"
+        )
+    return None
