@@ -52,7 +52,9 @@ class Trainer(DefaultTrainer):
     def build_hooks(self):
         hooks_list = super().build_hooks()
         # Before the writers (the last hooks), so the figures reach the same metrics.json line.
-        hooks_list.insert(-1, GroupingHealthHook(period=self.cfg.TEST.GROUPING_HEALTH.PERIOD))
+        # Every grouping starts uniform: the collapse warning waits for a fifth of the schedule.
+        hooks_list.insert(-1, GroupingHealthHook(period=self.cfg.TEST.GROUPING_HEALTH.PERIOD,
+                                                 warn_after=self.cfg.SOLVER.MAX_ITER // 5))
         return hooks_list
 
     @classmethod
