@@ -170,6 +170,10 @@ def _add_input_config(cfg):
     # first, the others fill the rest (thesis), or never with LABEL_VOCABULARY_STRICT.
     it.LABEL_VOCABULARY = ""
     it.LABEL_VOCABULARY_STRICT = False
+    # Words never used as labels (lower case; a noun phrase is dropped when its last word is one):
+    # words about the picture rather than what it shows ("photo", "illustration", ...). They
+    # repeat across unrelated captions, so as labels they ask unrelated images to match.
+    it.LABEL_STOPWORDS = []
     # Part-of-speech tagger for nouns: "nltk" (perceptron tagger; needs the NLTK data package
     # averaged_perceptron_tagger_eng), "wordnet" (offline lexicon tagger over a WordNet 3.0 dict
     # folder, e.g. Debian's wordnet-base) or "auto" (nltk when its data is installed).

@@ -112,6 +112,7 @@ class ImageTextDatasetMapper:
         noun_extractor=None,
         vocabulary=None,
         strict_vocabulary=False,
+        label_stopwords=(),
     ):
         """
         Args:
@@ -122,6 +123,7 @@ class ImageTextDatasetMapper:
             num_labels: K.
             templates: prompt templates (callables `str -> str`).
             label_sources, label_fill, vocabulary, strict_vocabulary: see `build_labels`.
+            label_stopwords: words never used as labels (`build_labels`'s `stopwords`).
             noun_extractor: a NounExtractor; needed when label_sources has nouns or noun phrases.
         """
         self.is_train = is_train
@@ -134,6 +136,7 @@ class ImageTextDatasetMapper:
         self.noun_extractor = noun_extractor
         self.vocabulary = vocabulary
         self.strict_vocabulary = strict_vocabulary
+        self.label_stopwords = frozenset(w.lower() for w in label_stopwords)
         self._read_image = ImageReader("RGB")
         needs_extractor = self.num_labels > 0 and any(s != "caption" for s in self.label_sources)
         if needs_extractor and noun_extractor is None:
@@ -157,6 +160,7 @@ class ImageTextDatasetMapper:
             "noun_extractor": extractor,
             "vocabulary": load_vocabulary(it.LABEL_VOCABULARY) if it.LABEL_VOCABULARY else None,
             "strict_vocabulary": it.LABEL_VOCABULARY_STRICT,
+            "label_stopwords": tuple(it.LABEL_STOPWORDS),
         }
 
     def _image(self, sample):
@@ -209,6 +213,7 @@ class ImageTextDatasetMapper:
             templates=self.templates,
             extractor=self.noun_extractor,
             strict_vocabulary=self.strict_vocabulary,
+            stopwords=self.label_stopwords,
         )
         out = {
             "image": image,

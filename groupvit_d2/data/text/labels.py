@@ -37,8 +37,10 @@ def _normalise(label):
     return " ".join(label.lower().split())
 
 
-def label_candidates(caption, sources=("nouns",), extractor=None):
+def label_candidates(caption, sources=("nouns",), extractor=None, stopwords=()):
     """The distinct candidate labels of `caption`, source by source in the order of `sources`.
+
+    Nouns in `stopwords` (lower case), and noun phrases whose last word is one, are left out.
 
     Returns a list of (raw label, source) pairs; nouns and noun phrases are lower-cased.
     """
@@ -58,6 +60,8 @@ def label_candidates(caption, sources=("nouns",), extractor=None):
                 extractor.nouns(caption) if source == "nouns" else extractor.noun_phrases(caption)
             )
             words = [_normalise(w) for w in words]
+            if stopwords:
+                words = [w for w in words if w.split(" ")[-1] not in stopwords]
         for word in words:
             if word and word not in seen:
                 seen.add(word)
@@ -82,6 +86,7 @@ def build_labels(
     templates=None,
     extractor=None,
     strict_vocabulary=False,
+    stopwords=(),
 ):
     """Draw `k` labels from `caption` and prompt them.
 
@@ -100,6 +105,7 @@ def build_labels(
             noun / noun phrase label. None leaves labels unprompted.
         extractor: a NounExtractor (needed for the "nouns" and "noun_phrases" sources).
         strict_vocabulary: drop candidates outside `vocabulary` instead of using them last.
+        stopwords: lower-case words never used as labels (see `label_candidates`).
 
     Returns:
         Labels(raw, texts, mask), each a list of length `k`.
@@ -109,7 +115,7 @@ def build_labels(
     if k < 0:
         raise ValueError(f"the number of labels must be >= 0, got {k}")
     rng = rng or random
-    candidates = label_candidates(caption, sources, extractor)
+    candidates = label_candidates(caption, sources, extractor, frozenset(stopwords))
     if vocabulary:
         preferred = [c for c in candidates if _in_vocabulary(c[0], c[1], vocabulary)]
         others = (

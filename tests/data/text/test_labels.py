@@ -155,3 +155,14 @@ def test_load_vocabulary(tmp_path):
         load_vocabulary(str(tmp_path / "empty.txt"))
     with pytest.raises(FileNotFoundError, match="LABEL_VOCABULARY"):
         load_vocabulary(str(tmp_path / "missing.txt"))
+
+
+def test_stopwords_are_never_labels():
+    extractor = FixedExtractor(["photo", "dog", "view"], ["a photo", "red dog", "nice view"])
+    assert label_candidates("c", ("nouns", "noun_phrases"), extractor, stopwords={"photo", "view"}) == [
+        ("dog", "nouns"), ("red dog", "noun_phrases"),
+    ]
+    for seed in range(10):
+        labels = build_labels("a photo of a dog", 3, fill="pad", rng=random.Random(seed),
+                              extractor=extractor, stopwords={"photo", "view"})
+        assert labels.raw[0] == "dog" and labels.mask == [True, False, False]
