@@ -63,7 +63,7 @@ class GroupViTImageEncoder(Backbone):
     def __init__(self, *, img_size=224, patch_size=16, in_chans=3, embed_dim=384, depths=(6, 3, 3),
                  num_heads=(6, 6, 6), num_group_tokens=(64, 8, 0), num_output_groups=(64, 8), mlp_ratio=4.0,
                  qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1, layer_norm_eps=1e-5,
-                 hard_assignment=True, gumbel=True, gumbel_tau=1.0, assign_eps=1.0,
+                 hard_assignment=True, gumbel=True, gumbel_tau=1.0, assign_eps=1.0, assign_init_std=0.02,
                  gradient_checkpointing=False, out_features=("grouped",)):
         super().__init__()
         num_stages = len(depths)
@@ -115,6 +115,10 @@ class GroupViTImageEncoder(Backbone):
             ))
         self.norm = norm_layer(embed_dim)
         self.apply(self._init_weights)
+        for layer in self.layers:
+            if layer.downsample is not None and assign_init_std != 0.02:
+                for proj in (layer.downsample.assign.q_proj, layer.downsample.assign.k_proj):
+                    trunc_normal_(proj.weight, std=assign_init_std)
 
         self._out_features = list(out_features)
         self._out_feature_strides = {name: patch_size for name in self._out_features}
@@ -152,6 +156,7 @@ class GroupViTImageEncoder(Backbone):
             "gumbel": g.GUMBEL,
             "gumbel_tau": g.GUMBEL_TAU,
             "assign_eps": g.ASSIGN_EPS,
+            "assign_init_std": g.ASSIGN_INIT_STD,
             "gradient_checkpointing": g.GRADIENT_CHECKPOINTING,
             "out_features": tuple(g.OUT_FEATURES),
         }

@@ -102,3 +102,25 @@ def test_gradient_checkpointing_matches():
     ya.sum().backward()
     yb.sum().backward()
     assert torch.allclose(a.pos_embed.grad, b.pos_embed.grad, atol=1e-6)
+
+
+def test_assignment_init_std_scales_only_the_assignment_projections():
+    def build(std):
+        torch.manual_seed(0)
+        return GroupViTImageEncoder(img_size=64, patch_size=16, embed_dim=96, depths=(1, 1, 1), num_heads=(3, 3, 3),
+                                    num_group_tokens=(16, 8, 0), num_output_groups=(16, 8), assign_init_std=std)
+
+    official, wide = build(0.02), build(0.1)
+    for a, b in zip(official.layers[:2], wide.layers[:2]):
+        for name in ("q_proj", "k_proj"):
+            w_official = getattr(a.downsample.assign, name).weight
+            w_wide = getattr(b.downsample.assign, name).weight
+            assert abs(float(w_official.std()) - 0.02) < 0.002
+            assert abs(float(w_wide.std()) - 0.1) < 0.005
+        # Everything else keeps the official initialisation.
+        assert abs(float(b.downsample.assign.v_proj.weight.std()) - 0.02) < 0.002
+    # The assignment logits start with a spread of about std^2 x width: 0.04 at 0.02, near 1 at 0.1.
+    x = torch.randn(2, 3, 64, 64)
+    std_official = float(official.eval().encode(x).assignment_logits[0].std(dim=1).mean())
+    std_wide = float(wide.eval().encode(x).assignment_logits[0].std(dim=1).mean())
+    assert std_official < 0.1 < 0.5 < std_wide
