@@ -16,7 +16,10 @@ def _run(health_per_iter, period, caplog, warn_after=0):
     hook = GroupingHealthHook(period=period, warn_after=warn_after, warn_every=1)
     hook.trainer = SimpleNamespace(model=SimpleNamespace(module=model), max_iter=len(health_per_iter), iter=0)
     written = {}
-    with EventStorage(0) as storage, caplog.at_level(logging.WARNING):
+    # Straight on the hook's logger: Detectron2's setup_logger may have stopped its propagation.
+    hook_logger = logging.getLogger("groupvit_d2.engine.grouping_health_hook")
+    hook_logger.addHandler(caplog.handler)
+    with EventStorage(0) as storage, caplog.at_level(logging.WARNING, logger=hook_logger.name):
         hook.trainer.storage = storage
         for it, health in enumerate(health_per_iter):
             hook.trainer.iter = it
@@ -25,6 +28,7 @@ def _run(health_per_iter, period, caplog, warn_after=0):
             hook.after_step()
         for key, history in storage.histories().items():
             written[key] = history.values()
+    hook_logger.removeHandler(caplog.handler)
     return written
 
 
