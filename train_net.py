@@ -22,7 +22,7 @@ from groupvit_d2 import add_groupvit_config
 from groupvit_d2.checkpoint import GroupViTCheckpointer
 from groupvit_d2.data.dataset_mappers.zero_shot_semseg_mapper import ZeroShotSemSegDatasetMapper
 from groupvit_d2.data.train_loaders import build_train_loader
-from groupvit_d2.engine import MixedPrecisionTrainer, build_groupvit_optimizer, results_table
+from groupvit_d2.engine import MixedPrecisionTrainer, build_groupvit_optimizer, build_lr_scheduler, results_table
 from groupvit_d2.engine.mixed_precision import parse_amp_dtype
 from groupvit_d2.evaluation import GroupPicturesWriter, build_diagnostic_evaluators
 from groupvit_d2.evaluation.boundary_iou import BoundaryIoUEvaluator
@@ -74,6 +74,11 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_optimizer(cls, cfg, model):
         return build_groupvit_optimizer(cfg, model)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer):
+        # Detectron2's schedules plus cosine annealing with restarts (SOLVER.LR_SCHEDULER_NAME).
+        return build_lr_scheduler(cfg, optimizer)
 
     @classmethod
     def test(cls, cfg, model, evaluators=None):

@@ -208,6 +208,12 @@ def _add_solver_config(cfg):
     cfg.SOLVER.ADAMW_FUSED = True
     cfg.SOLVER.LR_SCHEDULER_NAME = "WarmupCosineLR"
     cfg.SOLVER.BASE_LR_END = 0.0
+    # "WarmupCosineRestartsLR": cosine cycles of PERIOD iterations from BASE_LR to BASE_LR_END, each
+    # restarting at BASE_LR, NUM_CYCLES of them, then BASE_LR_END (timm's CosineLRScheduler with
+    # cycle_limit, as the thesis fine-tunes).
+    cfg.SOLVER.COSINE_RESTARTS = CN()
+    cfg.SOLVER.COSINE_RESTARTS.PERIOD = 1000
+    cfg.SOLVER.COSINE_RESTARTS.NUM_CYCLES = 2
     cfg.SOLVER.WARMUP_METHOD = "linear"
     cfg.SOLVER.WARMUP_FACTOR = 1e-3
     cfg.SOLVER.CLIP_GRADIENTS.ENABLED = True

@@ -66,6 +66,11 @@ def test_groupvit_config_builds(name):
     assert model.backbone.pos_embed.shape[1] == (cfg.MODEL.GROUPVIT.IMAGE_SIZE // cfg.MODEL.GROUPVIT.PATCH_SIZE) ** 2
 
 
+@pytest.mark.parametrize("name", ["groupvit/gcc_yfcc_30e.yaml", "groupvit/gcc_redcap_30e.yaml"])
+def test_released_recipes_use_the_official_multi_label_form(name):
+    assert _load(name).MODEL.GROUPVIT.LOSS.MULTI_LABEL_FORM == "official"
+
+
 @pytest.mark.parametrize("name", THESIS)
 def test_thesis_config_names_match_their_settings(name):
     cfg = _load(name)
@@ -80,6 +85,10 @@ def test_thesis_config_names_match_their_settings(name):
     assert cfg.SOLVER.MAX_ITER in (math.ceil(591753 * 15 / cfg.SOLVER.IMS_PER_BATCH),
                                    math.ceil(591753 * 30 / cfg.SOLVER.IMS_PER_BATCH))
     assert cfg.SOLVER.BASE_LR == pytest.approx(1.6e-3 * cfg.SOLVER.IMS_PER_BATCH / 4096)
+    # Cosine annealing with restarts: 12 decay epochs, 2 cycles.
+    assert cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupCosineRestartsLR"
+    assert (cfg.SOLVER.COSINE_RESTARTS.PERIOD, cfg.SOLVER.COSINE_RESTARTS.NUM_CYCLES) == (12 * epoch, 2)
+    assert cfg.MODEL.GROUPVIT.LOSS.MULTI_LABEL_FORM == "official"
     size = 384 if "384" in stem else 224
     assert cfg.MODEL.GROUPVIT.IMAGE_SIZE == it.CROP_SIZE == size
     assert (lo.GROUP_ENTROPY_WEIGHT > 0) == ("_ge" in stem)
