@@ -15,7 +15,10 @@ Sources of the class lists:
 - context59_val: the 59 classes; background pixels are ignored.
 - context459_val: all 459 classes in 16-bit labels; unlabeled pixels are ignored (65535).
 
-Labels are written by `python datasets/prepare_pascal_context.py`.
+Labels are written by `python datasets/prepare_pascal_context.py`: Context-60/59 from
+mmsegmentation's SegmentationClassContext masks (or the trainval_merged.json they are made from,
+see pascal_context_detail.py) where present, as the official evaluation reads them, else from the
+.mat files; Context-459 from the .mat files.
 """
 
 import os
