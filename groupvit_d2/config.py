@@ -124,6 +124,11 @@ def _add_zero_shot_config(cfg):
     z.GROUPING = "groups"
     z.NUM_CLUSTERS = 8
 
+    # Class names to prompt with: "official" (the official GroupViT evaluation's renamed VOC and
+    # Context classes, which the published GroupViT numbers use) or "tcl" (the VOC devkit's and
+    # mmsegmentation's names, as the 8-benchmark protocol of TCL and later papers prompts).
+    cfg.TEST.PROMPT_PROTOCOL = "official"
+
     cfg.TEST.SLIDING_WINDOW = CN()
     cfg.TEST.SLIDING_WINDOW.ENABLED = True
     cfg.TEST.SLIDING_WINDOW.CROP_SIZE = 448

@@ -70,10 +70,10 @@ class GroupViT(DualEncoder):
                  segment_entropy_inner_weights=(0.2, 0.1), non_noisy=False, trainable_patterns=(),
                  random_erasing=0.0, context_length=77, templates="full", topk=5, default_bg_thresh=0.95,
                  vocabulary=(), vocabulary_has_background=False, sliding_window=True, crop_size=448, stride=224,
-                 grouping="groups", num_clusters=8):
+                 grouping="groups", num_clusters=8, prompt_protocol="official"):
         super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, contrast_temperature=contrast_temperature,
                          max_logit_scale=max_logit_scale, templates=templates, sliding_window=sliding_window,
-                         crop_size=crop_size, stride=stride)
+                         crop_size=crop_size, stride=stride, prompt_protocol=prompt_protocol)
         self.backbone = backbone
         self.text_encoder = text_encoder
         self.img_projector = img_projector
@@ -148,6 +148,7 @@ class GroupViT(DualEncoder):
             "stride": cfg.TEST.SLIDING_WINDOW.STRIDE,
             "grouping": g.ZERO_SHOT.GROUPING,
             "num_clusters": g.ZERO_SHOT.NUM_CLUSTERS,
+            "prompt_protocol": cfg.TEST.PROMPT_PROTOCOL,
         }
 
     def train(self, mode=True):
@@ -315,8 +316,8 @@ class GroupViT(DualEncoder):
                 names = names[1:]
             key = "vocabulary:" + hashlib.sha1("\n".join(self.vocabulary).encode()).hexdigest()
         else:
-            names, _, bg_thresh = class_names_from_metadata(MetadataCatalog.get(dataset_name))
-            key = "dataset:" + dataset_name
+            names, _, bg_thresh = class_names_from_metadata(MetadataCatalog.get(dataset_name), self.prompt_protocol)
+            key = f"dataset:{dataset_name}|{self.prompt_protocol}"
         key = f"{key}|{self.templates_name}"
         # fp32 whatever the caller's autocast: the cache must not depend on the first call's precision.
         with torch.autocast(self.device.type, enabled=False):
