@@ -100,6 +100,10 @@ def _add_loss_config(cfg):
     lo.SEGMENT_ENTROPY_WEIGHT = 0.0
     lo.SEGMENT_ENTROPY_GROUP_WEIGHT = 0.2
     lo.SEGMENT_ENTROPY_LABEL_WEIGHT = 0.1
+    # The group-label affinity A_ST of LE and SE (thesis eq. 30): "scaled_cosine" (normalised
+    # embeddings times the detached, clamped logit scale, as zero-shot inference compares groups
+    # with classes) or "dot" (the plain product of the projected embeddings, as eq. 30 is written).
+    lo.SEGMENT_AFFINITY = "scaled_cosine"
     # Thesis sec. 5.10: labels of other images in the local mini-batch with the same raw string
     # count as positives of the multi-label loss, whose negatives then come from the local batch.
     lo.NON_NOISY = False
@@ -236,13 +240,19 @@ def _add_solver_config(cfg):
 
 def _add_diagnostics_config(cfg):
     # Extra evaluators run next to SemSegEvaluator (thesis sec. 5.4): "grouping" (kNN labels on the
-    # final groups) and/or "alignment" (ground-truth regions labelled by the model's class scores).
+    # final groups), "alignment" (each ground-truth region labelled by the argmax of its mean class
+    # affinity, no background channel: thesis eq. 52) and/or "alignment_probabilities" (by the
+    # argmax of its mean final probabilities, the thresholded background included).
     cfg.TEST.ORACLES = []
     # Grouping oracle: k nearest neighbours among the final-group features of KNN_BANK_DATASET (a
     # registered sem-seg training split), at most KNN_MAX_PER_CLASS features per majority class.
     cfg.TEST.KNN_K = 10
     cfg.TEST.KNN_MAX_PER_CLASS = 1000
     cfg.TEST.KNN_BANK_DATASET = ""
+    # "windows": one feature per final group per sliding window, empty groups dropped; "thesis":
+    # every final group of every whole image (8 features per image, the thesis's 11,592 for 1,449
+    # images), empty ones with a zero soft label, the evaluated images taken whole as well.
+    cfg.TEST.KNN_BANK_FORM = "windows"
     # Only the bank dataset's first this many images (0: all), for large training sets.
     cfg.TEST.KNN_BANK_MAX_IMAGES = 0
     # "tokens": the final group tokens (the thesis' 384-d features); "projected": the group
