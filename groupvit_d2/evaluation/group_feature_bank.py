@@ -109,7 +109,8 @@ class GroupFeatureBank:
         total = counts.sum(dim=1)
         labelled = total > 0
         if not keep_empty:
-            features, counts, total, labelled = features[labelled], counts[labelled], total[labelled], labelled[labelled]
+            features, counts, total = features[labelled], counts[labelled], total[labelled]
+            labelled = labelled[labelled]
         soft = (counts / total.clamp(min=1)[:, None]).float()
         if max_per_class > 0 and len(soft):
             generator = torch.Generator().manual_seed(seed)
@@ -214,7 +215,9 @@ def collect_group_features(groups, dataset_name, mapper, num_workers=0, max_imag
                 window_counts = group_class_counts(
                     onehot[0].argmax(dim=0).cpu(), labels[y1:y2, x1:x2], onehot.shape[1], num_classes, ignore_label
                 )
-                labelled = torch.ones(len(window_counts), dtype=torch.bool) if keep_empty else window_counts.sum(1) > 0
+                labelled = window_counts.sum(dim=1) > 0
+                if keep_empty:
+                    labelled[:] = True
                 features.append(feats[0][labelled].cpu())
                 counts.append(window_counts[labelled])
     gathered = comm.all_gather((features, counts))

@@ -16,7 +16,9 @@ from groupvit_d2.modeling.backbone import groupvit as backbone_module
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
 ALL = sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.yaml"))
 # The fine-tuning recipes (table1_oracles.yaml evaluates the released model).
-THESIS = [name for name in ALL if name.startswith("thesis/") and not name.startswith(("thesis/synthetic/", "thesis/table1"))]
+THESIS = [
+    name for name in ALL if name.startswith("thesis/") and not name.startswith(("thesis/synthetic/", "thesis/table1"))
+]
 
 
 def _load(name):

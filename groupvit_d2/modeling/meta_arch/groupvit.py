@@ -68,7 +68,8 @@ class GroupViT(DualEncoder):
                  contrast_temperature=0.07, max_logit_scale=100.0, share_temperature=False,
                  contrastive_weight=1.0, multi_label_weight=1.0, multi_label_form="paper",
                  group_entropy_weight=0.0, label_entropy_weight=0.0, segment_entropy_weight=0.0,
-                 segment_entropy_inner_weights=(0.2, 0.1), segment_affinity="scaled_cosine", non_noisy=False, trainable_patterns=(),
+                 segment_entropy_inner_weights=(0.2, 0.1), segment_affinity="scaled_cosine",
+                 non_noisy=False, trainable_patterns=(),
                  random_erasing=0.0, context_length=77, templates="full", topk=5, default_bg_thresh=0.95,
                  vocabulary=(), vocabulary_has_background=False, sliding_window=True, crop_size=448, stride=224,
                  grouping="groups", num_clusters=8, prompt_protocol="official"):
@@ -91,7 +92,8 @@ class GroupViT(DualEncoder):
         self.segment_entropy_inner_weights = tuple(segment_entropy_inner_weights)
         if segment_affinity not in SEGMENT_AFFINITY_FORMS:
             raise ValueError(
-                f"MODEL.GROUPVIT.LOSS.SEGMENT_AFFINITY must be one of {SEGMENT_AFFINITY_FORMS}, got {segment_affinity!r}"
+                f"MODEL.GROUPVIT.LOSS.SEGMENT_AFFINITY must be one of {SEGMENT_AFFINITY_FORMS}, "
+                f"got {segment_affinity!r}"
             )
         self.segment_affinity = segment_affinity
         self.non_noisy = non_noisy
