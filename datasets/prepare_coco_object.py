@@ -17,7 +17,7 @@ Writes:
 (NVlabs/GroupViT convert_dataset/convert_coco_object.py), which the published COCO-Object numbers
 were measured with: the maps hold (category id - 1); the 80 things become 1..80 and every other
 value, the stuff classes and the unlabeled 255 alike, becomes 0 (background). Nothing is ignored.
-COCO-Stuff painted its maps from the non-crowd instances only, so a crowd region is background
+COCO-Stuff's API paints only the non-crowd instances (by default), so a crowd region is background
 there unless a stuff class covers it.
 
 --source instances paints each image's instance masks (pycocotools annToMask) in the order the
