@@ -92,3 +92,15 @@ def test_bad_cycle_counts_are_refused():
         CosineRestartsParamScheduler(1.0, 0.0, 0.5, 0)
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         CosineRestartsParamScheduler(1.0, 0.0, 1.5, 2)
+
+
+def test_the_trainer_builds_it_from_the_config():
+    import train_net
+
+    cfg = _cfg(warmup=0)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=BASE_LR)
+    scheduler = train_net.Trainer.build_lr_scheduler(cfg, optimizer)
+    for _ in range(30):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(_closed_form(30, 24, 2))
