@@ -23,8 +23,8 @@ from groupvit_d2.checkpoint import GroupViTCheckpointer
 from groupvit_d2.data.dataset_mappers.zero_shot_semseg_mapper import ZeroShotSemSegDatasetMapper
 from groupvit_d2.data.train_loaders import build_train_loader
 from groupvit_d2.engine import MixedPrecisionTrainer, build_groupvit_optimizer, results_table
-from groupvit_d2.engine.lr_scheduler import build_lr_scheduler
 from groupvit_d2.engine.mixed_precision import parse_amp_dtype
+from groupvit_d2.engine.lr_scheduler import build_lr_scheduler
 from groupvit_d2.evaluation import GroupPicturesWriter, build_diagnostic_evaluators
 from groupvit_d2.evaluation.boundary_iou import BoundaryIoUEvaluator
 from groupvit_d2.evaluation.jaccard import JaccardEvaluator
