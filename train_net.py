@@ -25,6 +25,7 @@ from groupvit_d2.data.train_loaders import build_train_loader
 from groupvit_d2.engine import MixedPrecisionTrainer, build_groupvit_optimizer, results_table
 from groupvit_d2.engine.grouping_health_hook import GroupingHealthHook
 from groupvit_d2.engine.mixed_precision import parse_amp_dtype
+from groupvit_d2.engine.lr_scheduler import build_lr_scheduler
 from groupvit_d2.evaluation import GroupPicturesWriter, build_diagnostic_evaluators
 from groupvit_d2.evaluation.boundary_iou import BoundaryIoUEvaluator
 from groupvit_d2.evaluation.grouping_health import GroupingHealthEvaluator
@@ -87,6 +88,11 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_optimizer(cls, cfg, model):
         return build_groupvit_optimizer(cfg, model)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer):
+        # Detectron2's schedules plus cosine annealing with restarts (SOLVER.LR_SCHEDULER_NAME).
+        return build_lr_scheduler(cfg, optimizer)
 
     @classmethod
     def test(cls, cfg, model, evaluators=None):

@@ -1,27 +1,33 @@
 #!/usr/bin/env python
-"""Write the COCO-Object val2017 labels that `coco_object_val` reads.
+"""Write the COCO-Object val2017 labels of `coco_object_val` (or `coco_object_instances_val`).
 
 Reads, under $DETECTRON2_DATASETS (default ./datasets):
     coco/val2017/<id>.jpg
-    coco/annotations/instances_val2017.json            --source instances (default)
-    coco/stuffthingmaps/val2017/<id>.png               --source stuffthingmaps: COCO-Stuff's
+    coco/stuffthingmaps/val2017/<id>.png               --source stuffthingmaps (default):
+                                                       COCO-Stuff's
                                                        stuffthingmaps_trainval2017.zip, extracted
+    coco/annotations/instances_val2017.json            --source instances
 Writes:
-    coco/objectmaps_detectron2/val2017/<id>.png        0 background, 1..80 things,
-                                                       255 ignore (crowd, instances source only)
+    coco/coco_object_detectron2/val2017/<id>.png             (stuffthingmaps) 0 background,
+                                                             1..80 things, nothing ignored
+    coco/coco_object_instances_detectron2/val2017/<id>.png   (instances) 0 background,
+                                                             1..80 things, 255 crowd regions
+
+--source stuffthingmaps follows the conversion of the official GroupViT evaluation
+(NVlabs/GroupViT convert_dataset/convert_coco_object.py), which the published COCO-Object numbers
+were measured with: the maps hold (category id - 1); the 80 things become 1..80 and every other
+value, the stuff classes and the unlabeled 255 alike, becomes 0 (background). Nothing is ignored.
+COCO-Stuff's API paints only the non-crowd instances (by default), so a crowd region is background
+there unless a stuff class covers it.
 
 --source instances paints each image's instance masks (pycocotools annToMask) in the order the
 json lists them, a later instance over an earlier one where they overlap, the convention of the
 COCO-Stuff API (cocoSegmentationToSegmentationMap). Crowd regions are painted 255 (ignore) first,
 so instances inside them keep their class: a crowd mask covers many objects and the background
-between them only coarsely, so it can be scored neither as background nor as its class.
+between them only coarsely, so it can be scored neither as background nor as its class. Its
+dataset is `coco_object_instances_val`; its numbers do not compare with published ones.
 
---source stuffthingmaps reproduces the labels of the official GroupViT evaluation
-(NVlabs/GroupViT convert_dataset/convert_coco_object.py), made from the COCO-Stuff maps: things
-keep their class and everything else, unlabeled pixels included, is background; nothing is
-ignored.
-
-Usage: python datasets/prepare_coco_object.py [--root DIR] [--source {instances,stuffthingmaps}]
+Usage: python datasets/prepare_coco_object.py [--root DIR] [--source {stuffthingmaps,instances}]
 """
 
 import os
@@ -42,7 +48,7 @@ from groupvit_d2.data.datasets.label_files import (
 from groupvit_d2.data.datasets.register_coco_object import (
     COCO_DIR,
     COCO_OBJECT_CLASSES,
-    COCO_OBJECT_LABEL_DIR,
+    COCO_OBJECT_LABEL_DIRS,
     COCO_THING_IDS,
 )
 
@@ -135,16 +141,23 @@ def _from_stuffthingmaps(coco_root, out_dir):
     return names
 
 
-def main(root, source="instances"):
+# source -> (converter, the dataset that reads its labels)
+_SOURCES = {
+    "stuffthingmaps": (_from_stuffthingmaps, "coco_object_val"),
+    "instances": (_from_instances, "coco_object_instances_val"),
+}
+
+
+def main(root, source="stuffthingmaps"):
     """Convert val2017 under `root` from `source`; returns the list of converted file names."""
-    converters = {"instances": _from_instances, "stuffthingmaps": _from_stuffthingmaps}
-    if source not in converters:
-        raise ValueError(f"source must be one of {sorted(converters)}, got {source!r}")
+    if source not in _SOURCES:
+        raise ValueError(f"source must be one of {sorted(_SOURCES)}, got {source!r}")
+    converter, dataset_name = _SOURCES[source]
     coco_root = os.path.join(root, COCO_DIR)
-    out_dir = os.path.join(coco_root, COCO_OBJECT_LABEL_DIR)
+    out_dir = os.path.join(coco_root, COCO_OBJECT_LABEL_DIRS[dataset_name])
     with staged_output_dirs(out_dir) as (staged,):
-        names = converters[source](coco_root, staged)
-    print(f"Wrote {len(names)} labels (from {source}) to {out_dir}.")
+        names = converter(coco_root, staged)
+    print(f"Wrote {len(names)} labels (from {source}) of {dataset_name} to {out_dir}.")
     return names
 
 
@@ -152,10 +165,10 @@ def parse_args():
     parser = prepare_argument_parser(__doc__.split("\n")[0])
     parser.add_argument(
         "--source",
-        choices=("instances", "stuffthingmaps"),
-        default="instances",
-        help="build the labels from the instances json, or from the COCO-Stuff maps as the "
-        "official GroupViT evaluation does",
+        choices=tuple(_SOURCES),
+        default="stuffthingmaps",
+        help="build coco_object_val from the COCO-Stuff maps as the official GroupViT evaluation "
+        "does (default), or coco_object_instances_val from the instances json",
     )
     return parser.parse_args()
 

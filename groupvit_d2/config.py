@@ -104,6 +104,10 @@ def _add_loss_config(cfg):
     lo.SEGMENT_ENTROPY_WEIGHT = 0.0
     lo.SEGMENT_ENTROPY_GROUP_WEIGHT = 0.2
     lo.SEGMENT_ENTROPY_LABEL_WEIGHT = 0.1
+    # The group-label affinity A_ST of LE and SE (thesis eq. 30): "scaled_cosine" (normalised
+    # embeddings times the detached, clamped logit scale, as zero-shot inference compares groups
+    # with classes) or "dot" (the plain product of the projected embeddings, as eq. 30 is written).
+    lo.SEGMENT_AFFINITY = "scaled_cosine"
     # Thesis sec. 5.10: labels of other images in the local mini-batch with the same raw string
     # count as positives of the multi-label loss, whose negatives then come from the local batch.
     lo.NON_NOISY = False
@@ -127,6 +131,11 @@ def _add_zero_shot_config(cfg):
     # A plain ViT (no grouping stages) has its final patch tokens as groups: "groups" = "pixel".
     z.GROUPING = "groups"
     z.NUM_CLUSTERS = 8
+
+    # Class names to prompt with: "official" (the official GroupViT evaluation's renamed VOC and
+    # Context classes, which the published GroupViT numbers use) or "tcl" (the VOC devkit's and
+    # mmsegmentation's names, as the 8-benchmark protocol of TCL and later papers prompts).
+    cfg.TEST.PROMPT_PROTOCOL = "official"
 
     cfg.TEST.SLIDING_WINDOW = CN()
     cfg.TEST.SLIDING_WINDOW.ENABLED = True
@@ -216,6 +225,12 @@ def _add_solver_config(cfg):
     cfg.SOLVER.ADAMW_FUSED = True
     cfg.SOLVER.LR_SCHEDULER_NAME = "WarmupCosineLR"
     cfg.SOLVER.BASE_LR_END = 0.0
+    # "WarmupCosineRestartsLR": cosine cycles of PERIOD iterations from BASE_LR to BASE_LR_END, each
+    # restarting at BASE_LR, NUM_CYCLES of them, then BASE_LR_END (timm's CosineLRScheduler with
+    # cycle_limit, as the thesis fine-tunes).
+    cfg.SOLVER.COSINE_RESTARTS = CN()
+    cfg.SOLVER.COSINE_RESTARTS.PERIOD = 1000
+    cfg.SOLVER.COSINE_RESTARTS.NUM_CYCLES = 2
     cfg.SOLVER.WARMUP_METHOD = "linear"
     cfg.SOLVER.WARMUP_FACTOR = 1e-3
     cfg.SOLVER.CLIP_GRADIENTS.ENABLED = True
@@ -233,13 +248,19 @@ def _add_solver_config(cfg):
 
 def _add_diagnostics_config(cfg):
     # Extra evaluators run next to SemSegEvaluator (thesis sec. 5.4): "grouping" (kNN labels on the
-    # final groups) and/or "alignment" (ground-truth regions labelled by the model's class scores).
+    # final groups), "alignment" (each ground-truth region labelled by the argmax of its mean class
+    # affinity, no background channel: thesis eq. 52) and/or "alignment_probabilities" (by the
+    # argmax of its mean final probabilities, the thresholded background included).
     cfg.TEST.ORACLES = []
     # Grouping oracle: k nearest neighbours among the final-group features of KNN_BANK_DATASET (a
     # registered sem-seg training split), at most KNN_MAX_PER_CLASS features per majority class.
     cfg.TEST.KNN_K = 10
     cfg.TEST.KNN_MAX_PER_CLASS = 1000
     cfg.TEST.KNN_BANK_DATASET = ""
+    # "windows": one feature per final group per sliding window, empty groups dropped; "thesis":
+    # every final group of every whole image (8 features per image, the thesis's 11,592 for 1,449
+    # images), empty ones with a zero soft label, the evaluated images taken whole as well.
+    cfg.TEST.KNN_BANK_FORM = "windows"
     # Only the bank dataset's first this many images (0: all), for large training sets.
     cfg.TEST.KNN_BANK_MAX_IMAGES = 0
     # "tokens": the final group tokens (the thesis' 384-d features); "projected": the group

@@ -1,7 +1,7 @@
 import logging
 import os
 
-from .alignment_oracle import AlignmentOracleEvaluator, region_argmax_labels
+from .alignment_oracle import AlignmentOracleEvaluator, region_affinity_labels, region_argmax_labels
 from .entropy_maps import EntropyMapWriter, colorize_entropy, entropy_map, group_assignment_entropy
 from .final_groups import FinalGroups
 from .group_feature_bank import GroupFeatureBank, build_group_feature_bank, group_class_counts
@@ -13,6 +13,7 @@ __all__ = [
     "write_pictures",
     "AlignmentOracleEvaluator",
     "region_argmax_labels",
+    "region_affinity_labels",
     "GroupingOracleEvaluator",
     "GroupFeatureBank",
     "FinalGroups",
@@ -36,12 +37,16 @@ def _grouping_oracle(cfg, dataset_name, output_folder, model):
         without_background=t.KNN_WITHOUT_BACKGROUND, feature=t.KNN_FEATURE, output_dir=output_folder,
         bank_mapper=ZeroShotSemSegDatasetMapper(cfg, is_train=False, load_sem_seg=True),
         num_workers=cfg.DATALOADER.NUM_WORKERS, seed=cfg.SEED if cfg.SEED >= 0 else 0,
-        bank_max_images=t.KNN_BANK_MAX_IMAGES,
+        bank_max_images=t.KNN_BANK_MAX_IMAGES, bank_form=t.KNN_BANK_FORM,
     )
 
 
 def _alignment_oracle(cfg, dataset_name, output_folder, model):
-    return AlignmentOracleEvaluator.in_folder(dataset_name, output_folder)
+    return AlignmentOracleEvaluator.in_folder(dataset_name, output_folder, form="affinity")
+
+
+def _alignment_oracle_probabilities(cfg, dataset_name, output_folder, model):
+    return AlignmentOracleEvaluator.in_folder(dataset_name, output_folder, form="probabilities")
 
 
 # TEST.ORACLES entry -> factory(cfg, dataset_name, output_folder, model) -> DatasetEvaluator.
@@ -49,6 +54,7 @@ def _alignment_oracle(cfg, dataset_name, output_folder, model):
 ORACLE_EVALUATORS = {
     "grouping": (True, _grouping_oracle),
     "alignment": (False, _alignment_oracle),
+    "alignment_probabilities": (False, _alignment_oracle_probabilities),
 }
 
 

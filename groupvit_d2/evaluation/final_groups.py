@@ -46,11 +46,12 @@ class FinalGroups:
         self.stride = stride if crop_size is not None else None
 
     @classmethod
-    def from_model(cls, model, feature="tokens"):
-        """From a GroupViT meta-architecture (its sliding window too) or any model with a GroupViT
-        `backbone` and `pixel_mean`/`pixel_std` (e.g. a SemanticSegmentor; whole images)."""
+    def from_model(cls, model, feature="tokens", whole_image=False):
+        """From a GroupViT meta-architecture (its sliding window too, unless `whole_image`) or any
+        model with a GroupViT `backbone` and `pixel_mean`/`pixel_std` (e.g. a SemanticSegmentor;
+        whole images)."""
         model = getattr(model, "module", model)
-        sliding = bool(getattr(model, "sliding_window", False))
+        sliding = bool(getattr(model, "sliding_window", False)) and not whole_image
         return cls(
             model.backbone, model.pixel_mean, model.pixel_std, feature=feature,
             projector=getattr(model, "img_projector", None),

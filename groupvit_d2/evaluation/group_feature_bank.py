@@ -21,7 +21,14 @@ __all__ = [
     "build_group_feature_bank",
     "background_class",
     "default_bank_mapper",
+    "BANK_FORMS",
 ]
+
+# TEST.KNN_BANK_FORM: "windows" takes one feature per final group per sliding window and drops
+# groups that own no labelled pixel; "thesis" takes every final group of every whole image (8 per
+# image for the released model, as the thesis's bank of 11,592 features for 1,449 images), the
+# empty ones with an all-zero soft label.
+BANK_FORMS = ("windows", "thesis")
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +90,7 @@ class GroupFeatureBank:
         return self.soft_labels.argmax(dim=1)
 
     @classmethod
-    def from_counts(cls, features, counts, *, max_per_class=1000, ignore_classes=(), seed=0):
+    def from_counts(cls, features, counts, *, max_per_class=1000, ignore_classes=(), seed=0, keep_empty=False):
         """Soft labels from per-group pixel counts, keeping at most `max_per_class` features of each
         majority class (a seeded random subset, so that no category dominates the vote).
 
@@ -92,24 +99,29 @@ class GroupFeatureBank:
             counts: (M, C) pixels of each class in each group.
             max_per_class: cap per majority class (<= 0: no cap).
             ignore_classes: classes whose pixels do not count (e.g. the background, for the oracle
-                without background); groups left with no pixel are dropped.
+                without background).
+            keep_empty: keep the groups left with no pixel, with an all-zero soft label (they have
+                no majority class and count toward no cap); False drops them.
         """
         counts = counts.double().clone()
         for c in ignore_classes:
             counts[:, c] = 0
         total = counts.sum(dim=1)
-        keep = total > 0
-        features, counts, total = features[keep], counts[keep], total[keep]
-        soft = (counts / total[:, None]).float()
+        labelled = total > 0
+        if not keep_empty:
+            features, counts, total = features[labelled], counts[labelled], total[labelled]
+            labelled = labelled[labelled]
+        soft = (counts / total.clamp(min=1)[:, None]).float()
         if max_per_class > 0 and len(soft):
             generator = torch.Generator().manual_seed(seed)
             order = torch.randperm(len(soft), generator=generator)
-            categories = soft.argmax(dim=1)[order]
+            # Empty groups form their own category (-1), which has no cap.
+            categories = torch.where(labelled, soft.argmax(dim=1), -1)[order]
             # Rank of each (shuffled) feature within its category: keep the first max_per_class.
             rank = torch.zeros_like(categories)
             for c in categories.unique():
                 members = categories == c
-                rank[members] = torch.arange(int(members.sum()))
+                rank[members] = 0 if c < 0 else torch.arange(int(members.sum()))
             chosen = order[rank < max_per_class].sort().values
             features, soft = features[chosen], soft[chosen]
         return cls(features, soft)
@@ -148,6 +160,12 @@ class GroupFeatureBank:
         return cls(state["features"], state["soft_labels"])
 
 
+def check_bank_form(form):
+    if form not in BANK_FORMS:
+        raise ValueError(f"TEST.KNN_BANK_FORM must be one of {BANK_FORMS}, got {form!r}")
+    return form
+
+
 def _resize_labels(labels, size):
     """(H, W) labels -> nearest-neighbour resize to `size` (the evaluation size of the image)."""
     if tuple(labels.shape) == tuple(size):
@@ -155,7 +173,7 @@ def _resize_labels(labels, size):
     return F.interpolate(labels[None, None].float(), size=tuple(size), mode="nearest")[0, 0].long()
 
 
-def collect_group_features(groups, dataset_name, mapper, num_workers=0, max_images=0):
+def collect_group_features(groups, dataset_name, mapper, num_workers=0, max_images=0, keep_empty=False):
     """Final-group features and per-class pixel counts over a labelled dataset.
 
     Every process reads its share of the dataset; the result is gathered on all of them.
@@ -167,9 +185,11 @@ def collect_group_features(groups, dataset_name, mapper, num_workers=0, max_imag
             (ZeroShotSemSegDatasetMapper with load_sem_seg=True); labels are resized to (H', W')
             by nearest neighbour.
         max_images: read only the dataset's first `max_images` records (0: all of them).
+        keep_empty: also return the groups that own no labelled pixel (all-zero counts).
 
     Returns:
-        (features (M, D), counts (M, C) int64), on the CPU: one row per group with labelled pixels.
+        (features (M, D), counts (M, C) int64), on the CPU: one row per group of each window (with
+        labelled pixels, unless `keep_empty`).
     """
     metadata = MetadataCatalog.get(dataset_name)
     num_classes = len(metadata.stuff_classes)
@@ -196,6 +216,8 @@ def collect_group_features(groups, dataset_name, mapper, num_workers=0, max_imag
                     onehot[0].argmax(dim=0).cpu(), labels[y1:y2, x1:x2], onehot.shape[1], num_classes, ignore_label
                 )
                 labelled = window_counts.sum(dim=1) > 0
+                if keep_empty:
+                    labelled[:] = True
                 features.append(feats[0][labelled].cpu())
                 counts.append(window_counts[labelled])
     gathered = comm.all_gather((features, counts))
@@ -215,13 +237,14 @@ def default_bank_mapper(min_size=448, max_size=2048):
 
 
 def build_group_feature_bank(model, dataset_name, *, max_per_class=1000, include_background=True,
-                             feature="tokens", mapper=None, num_workers=0, seed=0, groups=None):
+                             feature="tokens", mapper=None, num_workers=0, seed=0, groups=None, form="windows"):
     """The kNN bank of the visual-grouping oracle, built from a registered training sem-seg set.
 
     Each final group of each training image (window) becomes one feature (final group tokens or
     projected group embeddings, L2-normalised) whose soft label is the fraction of its pixels (the
     argmax group map) in each ground-truth class; at most `max_per_class` features are kept per
-    majority class.
+    majority class. `form` is one of BANK_FORMS: "windows" cuts the images into the model's
+    sliding windows and drops empty groups, "thesis" takes whole images and keeps every group.
 
     Args:
         model: a GroupViT (or a SemanticSegmentor on the GroupViT backbone); put in eval mode here.
@@ -234,14 +257,16 @@ def build_group_feature_bank(model, dataset_name, *, max_per_class=1000, include
     Returns:
         GroupFeatureBank with soft labels over all C classes of the dataset.
     """
-    groups = groups if groups is not None else FinalGroups.from_model(model, feature)
+    check_bank_form(form)
+    thesis = form == "thesis"
+    groups = groups if groups is not None else FinalGroups.from_model(model, feature, whole_image=thesis)
     mapper = mapper if mapper is not None else default_bank_mapper()
     with inference_context(getattr(model, "module", model)) if model is not None else contextlib.nullcontext():
-        features, counts = collect_group_features(groups, dataset_name, mapper, num_workers)
+        features, counts = collect_group_features(groups, dataset_name, mapper, num_workers, keep_empty=thesis)
     background = background_class(MetadataCatalog.get(dataset_name))
     ignore = () if include_background or background is None else (background,)
     bank = GroupFeatureBank.from_counts(features, counts, max_per_class=max_per_class, ignore_classes=ignore,
-                                        seed=seed)
+                                        seed=seed, keep_empty=thesis)
     logger.info("Group feature bank of %s: %d features, %d per class at most", dataset_name, len(bank),
                 max_per_class)
     return bank

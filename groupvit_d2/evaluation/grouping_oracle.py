@@ -17,6 +17,7 @@ from .final_groups import FinalGroups
 from .group_feature_bank import (
     GroupFeatureBank,
     background_class,
+    check_bank_form,
     collect_group_features,
     default_bank_mapper,
 )
@@ -64,7 +65,7 @@ class GroupingOracleEvaluator(DatasetEvaluator):
 
     def __init__(self, dataset_name, model, bank_dataset, *, k=10, max_per_class=1000, without_background=True,
                  feature="tokens", bank_mapper=None, output_dir=None, distributed=True, num_workers=0, seed=0,
-                 groups=None, bank_max_images=0):
+                 groups=None, bank_max_images=0, bank_form="windows"):
         """
         Args:
             dataset_name: the evaluated dataset; bank_dataset: a registered labelled training set
@@ -75,6 +76,9 @@ class GroupingOracleEvaluator(DatasetEvaluator):
             groups: a FinalGroups replacing the one made from `model`.
             bank_max_images: build the bank from the first this many images of `bank_dataset`
                 (0: all of them).
+            bank_form: "windows" (one feature per final group with labelled pixels per sliding
+                window) or "thesis" (every final group of every whole image, 8 per image for the
+                released model; the evaluated images are then taken whole too, as the thesis does).
         """
         if not bank_dataset:
             raise ValueError(
@@ -90,7 +94,10 @@ class GroupingOracleEvaluator(DatasetEvaluator):
                 f"the same order; got {getattr(bank_meta, 'stuff_classes', None)} and {meta.stuff_classes}"
             )
         self._model = getattr(model, "module", model)
-        self._groups = groups if groups is not None else FinalGroups.from_model(self._model, feature)
+        self._keep_empty = check_bank_form(bank_form) == "thesis"
+        self._groups = groups if groups is not None else FinalGroups.from_model(
+            self._model, feature, whole_image=self._keep_empty
+        )
         self._bank_dataset = bank_dataset
         self._bank_mapper = bank_mapper if bank_mapper is not None else default_bank_mapper()
         self._k = int(k)
@@ -123,10 +130,10 @@ class GroupingOracleEvaluator(DatasetEvaluator):
         context = inference_context(self._model) if self._model is not None else contextlib.nullcontext()
         with context, torch.no_grad():
             features, counts = collect_group_features(self._groups, self._bank_dataset, self._bank_mapper,
-                                                      self._num_workers, self._bank_max_images)
+                                                      self._num_workers, self._bank_max_images, self._keep_empty)
         self.banks = {
             name: GroupFeatureBank.from_counts(features, counts, max_per_class=self._max_per_class,
-                                               ignore_classes=ignored, seed=self._seed)
+                                               ignore_classes=ignored, seed=self._seed, keep_empty=self._keep_empty)
             for name, (ignored, _) in self._variants.items()
         }
         for _, evaluator in self._variants.values():

@@ -15,7 +15,10 @@ from groupvit_d2.modeling.backbone import groupvit as backbone_module
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
 ALL = sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.yaml"))
-THESIS = [name for name in ALL if name.startswith("thesis/") and not name.startswith("thesis/synthetic/")]
+# The fine-tuning recipes (table1_oracles.yaml evaluates the released model).
+THESIS = [
+    name for name in ALL if name.startswith("thesis/") and not name.startswith(("thesis/synthetic/", "thesis/table1"))
+]
 
 
 def _load(name):
@@ -66,6 +69,11 @@ def test_groupvit_config_builds(name):
     assert model.backbone.pos_embed.shape[1] == (cfg.MODEL.GROUPVIT.IMAGE_SIZE // cfg.MODEL.GROUPVIT.PATCH_SIZE) ** 2
 
 
+@pytest.mark.parametrize("name", ["groupvit/gcc_yfcc_30e.yaml", "groupvit/gcc_redcap_30e.yaml"])
+def test_released_recipes_use_the_official_multi_label_form(name):
+    assert _load(name).MODEL.GROUPVIT.LOSS.MULTI_LABEL_FORM == "official"
+
+
 @pytest.mark.parametrize("name", THESIS)
 def test_thesis_config_names_match_their_settings(name):
     cfg = _load(name)
@@ -80,6 +88,11 @@ def test_thesis_config_names_match_their_settings(name):
     assert cfg.SOLVER.MAX_ITER in (math.ceil(591753 * 15 / cfg.SOLVER.IMS_PER_BATCH),
                                    math.ceil(591753 * 30 / cfg.SOLVER.IMS_PER_BATCH))
     assert cfg.SOLVER.BASE_LR == pytest.approx(1.6e-3 * cfg.SOLVER.IMS_PER_BATCH / 4096)
+    # Cosine annealing with restarts: 12 decay epochs, 2 cycles.
+    assert cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupCosineRestartsLR"
+    assert (cfg.SOLVER.COSINE_RESTARTS.PERIOD, cfg.SOLVER.COSINE_RESTARTS.NUM_CYCLES) == (12 * epoch, 2)
+    assert cfg.MODEL.GROUPVIT.LOSS.MULTI_LABEL_FORM == "official"
+    assert cfg.TEST.KNN_BANK_FORM == "thesis"
     size = 384 if "384" in stem else 224
     assert cfg.MODEL.GROUPVIT.IMAGE_SIZE == it.CROP_SIZE == size
     assert (lo.GROUP_ENTROPY_WEIGHT > 0) == ("_ge" in stem)
@@ -96,3 +109,13 @@ def test_thesis_config_names_match_their_settings(name):
         assert list(cfg.SOLVER.TRAINABLE_PATTERNS) == ["both_grouping_blocks"]
     if stem.startswith(("table9", "table10", "table11")) or stem.startswith("Base-COCO"):
         assert (it.NUM_LABELS, list(it.LABEL_SOURCES), it.LABEL_FILL) == (5, ["noun_phrases", "nouns"], "pad")
+
+
+def test_thesis_table1_config_runs_the_thesis_oracles():
+    from groupvit_d2.evaluation import ORACLE_EVALUATORS
+
+    cfg = _load("thesis/table1_oracles.yaml")
+    assert cfg.MODEL.WEIGHTS == "groupvit://gcc_yfcc_30e" and tuple(cfg.DATASETS.TEST) == ("voc21_val",)
+    assert list(cfg.TEST.ORACLES) == ["grouping", "alignment"] and set(cfg.TEST.ORACLES) <= set(ORACLE_EVALUATORS)
+    assert (cfg.TEST.KNN_BANK_DATASET, cfg.TEST.KNN_BANK_FORM, cfg.TEST.KNN_K) == ("voc21_train", "thesis", 10)
+    assert cfg.TEST.KNN_WITHOUT_BACKGROUND and cfg.TEST.PROMPT_PROTOCOL == "official"

@@ -48,3 +48,13 @@ def test_one_config_per_benchmark():
         assert len(names) == 1, path.name
         single[names[0]] = path.name
     assert set(single) == set(PROTOCOL) | {"ade20k_847_val", "context459_val"}
+
+
+def test_one_config_per_prompt_protocol_evaluates_all_eight():
+    official, tcl = _load("eval_all.yaml"), _load("eval_all_tcl.yaml")
+    assert (official.TEST.PROMPT_PROTOCOL, tcl.TEST.PROMPT_PROTOCOL) == ("official", "tcl")
+    assert tuple(official.DATASETS.TEST) == tuple(tcl.DATASETS.TEST) == PROTOCOL
+    assert _load("voc20.yaml").TEST.PROMPT_PROTOCOL == "official"
+    # Only the prompt names differ.
+    tcl.TEST.PROMPT_PROTOCOL = "official"
+    assert tcl.dump() == official.dump()

@@ -90,3 +90,21 @@ def test_bank_round_trips_through_a_file(tmp_path):
     torch.save({"weights": torch.ones(1)}, tmp_path / "other.pth")
     with pytest.raises(ValueError, match="not a group feature bank"):
         GroupFeatureBank.load(tmp_path / "other.pth")
+
+
+def test_keep_empty_groups_with_a_zero_soft_label_and_no_cap():
+    features = torch.eye(4)
+    counts = torch.tensor([[30, 10, 0], [0, 0, 0], [75, 0, 25], [5, 0, 0]])
+    bank = GroupFeatureBank.from_counts(features, counts, keep_empty=True)
+    assert len(bank) == 4  # every group, the empty one included
+    assert torch.allclose(bank.soft_labels[1], torch.zeros(3))
+    assert torch.allclose(bank.soft_labels[[0, 2, 3]].sum(dim=1), torch.ones(3))
+    # Without background the background-only group is empty too, and kept.
+    no_bg = GroupFeatureBank.from_counts(features, counts, ignore_classes=(0,), keep_empty=True)
+    assert no_bg.soft_labels.sum(dim=1).tolist() == [1.0, 0.0, 1.0, 0.0]
+    # The cap counts majority classes only: three background-majority groups capped at 1, the
+    # empty one kept.
+    capped = GroupFeatureBank.from_counts(features, counts, max_per_class=1, keep_empty=True)
+    assert len(capped) == 2 and capped.soft_labels.sum(dim=1).tolist() == [1.0, 0.0]
+    # An empty neighbour adds nothing to the vote but takes a place among the k.
+    assert torch.allclose(bank.vote(torch.tensor([[0.0, 1.0, 0.0, 0.0]]), k=1), torch.zeros(1, 3))

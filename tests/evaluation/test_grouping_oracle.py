@@ -165,3 +165,37 @@ def test_bank_dataset_must_be_set_and_match_the_classes(train_set, tmp_path, cat
     MetadataCatalog.get(catalog_prefix + "other").set(stuff_classes=["x", "y"])
     with pytest.raises(ValueError, match="same order"):
         GroupingOracleEvaluator(val, None, catalog_prefix + "other", groups=FakeGroups())
+
+
+def test_thesis_bank_keeps_every_group_of_every_image(train_set, tmp_path, catalog_prefix):
+    mapper = ZeroShotSemSegDatasetMapper(augmentations=[], load_sem_seg=True)
+    bank = build_group_feature_bank(None, train_set, groups=FakeGroups(), mapper=mapper, form="thesis")
+    # FakeGroups has 4 groups, 3 of them used in each of the 10 images.
+    assert len(bank) == 40
+    empty = bank.soft_labels.sum(dim=1) == 0
+    assert int(empty.sum()) == 10 and torch.all(bank.soft_labels[~empty].max(dim=1).values == 1)
+    val = _val_set(tmp_path, catalog_prefix + "val")
+    evaluator, results = _evaluate(val, train_set, tmp_path, k=10, bank_form="thesis")
+    assert len(evaluator.banks["grouping_oracle"]) == 40
+    assert results["grouping_oracle"]["mIoU"] == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="KNN_BANK_FORM"):
+        build_group_feature_bank(None, train_set, groups=FakeGroups(), mapper=mapper, form="images")
+
+
+def test_thesis_bank_of_a_groupvit_has_its_final_groups_per_whole_image(benchmarks, eval_cfg, tmp_path):
+    from detectron2.modeling import build_model
+
+    from groupvit_d2.data.dataset_mappers import ZeroShotSemSegDatasetMapper as Mapper
+    from groupvit_d2.evaluation import FinalGroups
+
+    name = benchmarks.name("voc21_val")
+    cfg = eval_cfg(tmp_path, (name,))
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    assert FinalGroups.from_model(model).crop_size is not None  # the model evaluates in windows
+    assert FinalGroups.from_model(model, whole_image=True).crop_size is None
+    mapper = Mapper(cfg, is_train=False, load_sem_seg=True)
+    bank = build_group_feature_bank(model, name, mapper=mapper, form="thesis", max_per_class=0)
+    num_images, num_groups = len(DatasetCatalog.get(name)), cfg.MODEL.GROUPVIT.NUM_OUTPUT_GROUPS[-1]
+    assert len(bank) == num_images * num_groups
+    assert bank.features.shape[1] == cfg.MODEL.GROUPVIT.EMBED_DIM

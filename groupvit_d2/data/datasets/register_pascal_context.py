@@ -7,7 +7,8 @@ Sources of the class lists:
 - 59 classes: the standard subset, given by their 459-class ids (the table mmsegmentation's
   tools/convert_datasets/pascal_context.py uses), named as in the official GroupViT evaluation
   (NVlabs/GroupViT, segmentation/datasets/pascal_context.py: "airplane", "plant", "monitor" for
-  labels.txt's "aeroplane", "pottedplant", "tvmonitor"). The official list gives no synonyms.
+  labels.txt's "aeroplane", "pottedplant", "tvmonitor"). The official list gives no synonyms. The
+  "tcl" prompt protocol prompts with labels.txt's names (metadata `prompt_classes`).
 
 - context60_val: background at 0 (unlabeled pixels and the 400 other classes) plus the 59
   classes; background is predicted by thresholding (0.35,
@@ -15,11 +16,15 @@ Sources of the class lists:
 - context59_val: the 59 classes; background pixels are ignored.
 - context459_val: all 459 classes in 16-bit labels; unlabeled pixels are ignored (65535).
 
-Labels are written by `python datasets/prepare_pascal_context.py`.
+Labels are written by `python datasets/prepare_pascal_context.py`: Context-60/59 from
+mmsegmentation's SegmentationClassContext masks (or the trainval_merged.json they are made from,
+see pascal_context_detail.py) where present, as the official evaluation reads them, else from the
+.mat files; Context-459 from the .mat files.
 """
 
 import os
 
+from .prompt_protocols import renamed
 from .sem_seg_catalog import register_sem_seg
 
 __all__ = [
@@ -113,6 +118,9 @@ _CONTEXT_59 = (
 PASCAL_CONTEXT_59_IDS = tuple(i for i, _ in _CONTEXT_59)
 PASCAL_CONTEXT_59_CLASSES = tuple(n for _, n in _CONTEXT_59)
 
+# The 8-benchmark protocol of later papers prompts with mmsegmentation's names ("table" stays).
+_TCL_RENAMES = {"airplane": "aeroplane", "plant": "pottedplant", "monitor": "tvmonitor"}
+
 PASCAL_CONTEXT_DIR = os.path.join("VOCdevkit", "VOC2010")
 # Prepared label folders, relative to PASCAL_CONTEXT_DIR.
 PASCAL_CONTEXT_LABEL_DIRS = {
@@ -132,6 +140,9 @@ def register_all_pascal_context(root, prefix=""):
         ("context459_val", PASCAL_CONTEXT_459_CLASSES, 65535, None),
     )
     for name, classes, ignore_label, background_threshold in splits:
+        extra = {}
+        if name != "context459_val":  # its names are labels.txt's already
+            extra["prompt_classes"] = {"tcl": list(renamed(classes, _TCL_RENAMES))}
         register_sem_seg(
             prefix + name,
             image_root,
@@ -140,4 +151,5 @@ def register_all_pascal_context(root, prefix=""):
             stuff_classes=classes,
             ignore_label=ignore_label,
             background_threshold=background_threshold,
+            **extra,
         )

@@ -2,7 +2,8 @@
 
 Class names follow the official GroupViT evaluation (NVlabs/GroupViT,
 segmentation/datasets/pascal_voc.py): the VOC classes with "table", "plant" and "monitor" in place
-of "diningtable", "pottedplant" and "tvmonitor". The official class list gives no synonyms.
+of "diningtable", "pottedplant" and "tvmonitor". The official class list gives no synonyms. The
+"tcl" prompt protocol prompts with the devkit's names (metadata `prompt_classes`).
 
 - voc21_val: background at 0 plus the 20 classes; the model predicts background by thresholding
   (0.95, segmentation/configs/_base_/datasets/pascal_voc12.py).
@@ -16,6 +17,7 @@ Labels are written by `python datasets/prepare_voc.py`.
 
 import os
 
+from .prompt_protocols import renamed
 from .sem_seg_catalog import register_sem_seg
 
 __all__ = ["VOC_CLASSES", "VOC_DIR", "VOC_LABEL_DIRS", "register_all_voc"]
@@ -43,6 +45,9 @@ VOC_CLASSES = (
     "monitor",
 )
 
+# The 8-benchmark protocol of later papers prompts with the VOC devkit's own names.
+_TCL_RENAMES = {"table": "diningtable", "plant": "pottedplant", "monitor": "tvmonitor"}
+
 VOC_DIR = os.path.join("VOCdevkit", "VOC2012")
 # Prepared label folders, relative to VOC_DIR.
 VOC_LABEL_DIRS = {
@@ -66,6 +71,7 @@ def register_all_voc(root, prefix=""):
             stuff_classes=("background",) + VOC_CLASSES,
             ignore_label=255,
             background_threshold=0.95,
+            prompt_classes={"tcl": list(renamed(("background",) + VOC_CLASSES, _TCL_RENAMES))},
         )
     register_sem_seg(
         prefix + "voc20_val",
@@ -75,4 +81,5 @@ def register_all_voc(root, prefix=""):
         stuff_classes=VOC_CLASSES,
         ignore_label=255,
         background_threshold=None,
+        prompt_classes={"tcl": list(renamed(VOC_CLASSES, _TCL_RENAMES))},
     )

@@ -37,7 +37,7 @@ class CLIPpy(DualEncoder):
     @configurable
     def __init__(self, *, backbone, text_encoder, img_projector, text_projector, pixel_mean, pixel_std,
                  aggregation="max", contrast_temperature=0.07, max_logit_scale=100.0, num_groups=8,
-                 templates="full", sliding_window=True, crop_size=448, stride=224):
+                 templates="full", sliding_window=True, crop_size=448, stride=224, prompt_protocol="official"):
         """
         Args:
             backbone: timm VisionTransformer (forward_features -> (B, P + N, C)).
@@ -48,11 +48,12 @@ class CLIPpy(DualEncoder):
             pixel_mean, pixel_std: 3 values each, 0-255 RGB scale.
             aggregation: "max", "avg" or "cls".
             num_groups: principal components (centres) of the bottom-up grouping.
-            templates, sliding_window, crop_size, stride: zero-shot segmentation settings.
+            templates, sliding_window, crop_size, stride, prompt_protocol: zero-shot segmentation
+                settings.
         """
         super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, contrast_temperature=contrast_temperature,
                          max_logit_scale=max_logit_scale, templates=templates, sliding_window=sliding_window,
-                         crop_size=crop_size, stride=stride)
+                         crop_size=crop_size, stride=stride, prompt_protocol=prompt_protocol)
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"MODEL.CLIPPY.AGGREGATION must be one of {AGGREGATIONS}, got {aggregation!r}")
         if aggregation == "cls" and backbone.num_prefix_tokens == 0:
@@ -81,6 +82,7 @@ class CLIPpy(DualEncoder):
             "max_logit_scale": c.MAX_LOGIT_SCALE,
             "num_groups": c.NUM_GROUPS,
             "templates": c.TEMPLATES,
+            "prompt_protocol": cfg.TEST.PROMPT_PROTOCOL,
             "sliding_window": cfg.TEST.SLIDING_WINDOW.ENABLED,
             "crop_size": cfg.TEST.SLIDING_WINDOW.CROP_SIZE,
             "stride": cfg.TEST.SLIDING_WINDOW.STRIDE,

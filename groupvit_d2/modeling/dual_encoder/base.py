@@ -6,6 +6,7 @@ import math
 import torch
 import torch.nn as nn
 
+from ...data.datasets.prompt_protocols import PROMPT_PROTOCOLS
 from ..zero_shot import TextClassifier, finalize_logits, sliding_window_inference
 from .class_embeddings import sample_class_embeddings
 
@@ -22,7 +23,7 @@ class DualEncoder(nn.Module):
     """
 
     def __init__(self, *, pixel_mean, pixel_std, contrast_temperature=0.07, max_logit_scale=100.0,
-                 templates="full", sliding_window=True, crop_size=448, stride=224):
+                 templates="full", sliding_window=True, crop_size=448, stride=224, prompt_protocol="official"):
         """
         Args:
             pixel_mean, pixel_std: 3 values each, 0-255 RGB scale.
@@ -30,6 +31,7 @@ class DualEncoder(nn.Module):
             max_logit_scale: the clamp of exp(logit_scale).
             templates: prompt template set of the class embeddings ("full", "subset", "identity").
             sliding_window, crop_size, stride: the test-time sliding window.
+            prompt_protocol: which of a dataset's class names to prompt with ("official", "tcl").
         """
         super().__init__()
         if not contrast_temperature > 0:
@@ -39,6 +41,9 @@ class DualEncoder(nn.Module):
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1))
         self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1))
         self.templates_name = templates
+        if prompt_protocol not in PROMPT_PROTOCOLS:
+            raise ValueError(f"TEST.PROMPT_PROTOCOL must be one of {PROMPT_PROTOCOLS}, got {prompt_protocol!r}")
+        self.prompt_protocol = prompt_protocol
         self.sliding_window = sliding_window
         self.crop_size = crop_size
         self.stride = stride
@@ -79,7 +84,8 @@ class DualEncoder(nn.Module):
         else:
             sample = {"dataset_name": dataset_name}
         return sample_class_embeddings(
-            self.text_classifier, sample, self.templates_name, self.encode_text, self.text_encoder.tokenize
+            self.text_classifier, sample, self.templates_name, self.encode_text, self.text_encoder.tokenize,
+            self.prompt_protocol,
         )
 
     def sample_class_embeddings(self, sample):

@@ -9,7 +9,7 @@ from ..zero_shot import class_names_from_metadata
 __all__ = ["sample_class_embeddings"]
 
 
-def sample_class_embeddings(classifier, sample, templates_name, encode_text, tokenize):
+def sample_class_embeddings(classifier, sample, templates_name, encode_text, tokenize, prompt_protocol="official"):
     """(C, D) normalised class embeddings for `sample` and its background threshold (or None).
 
     The sample carries either "class_names" (C entries; optional "background_threshold": then a
@@ -23,14 +23,15 @@ def sample_class_embeddings(classifier, sample, templates_name, encode_text, tok
         templates_name: prompt template set for get_templates ("full", "subset", "identity").
         encode_text: (N, L) ids -> (N, D) text embeddings.
         tokenize: list of N strings -> (N, L) ids.
+        prompt_protocol: which of a dataset's prompt names to use ("official", "tcl").
     """
     if sample.get("class_names") is not None:
         names = list(sample["class_names"])
         bg_thresh = sample.get("background_threshold")
         key = "names:" + hashlib.sha1(repr(names).encode()).hexdigest()
     elif sample.get("dataset_name") is not None:
-        names, _, bg_thresh = class_names_from_metadata(MetadataCatalog.get(sample["dataset_name"]))
-        key = "dataset:" + sample["dataset_name"]
+        names, _, bg_thresh = class_names_from_metadata(MetadataCatalog.get(sample["dataset_name"]), prompt_protocol)
+        key = f"dataset:{sample['dataset_name']}|{prompt_protocol}"
     else:
         raise ValueError(
             f"an evaluation sample needs 'dataset_name' or 'class_names' to know its classes (keys: {sorted(sample)})"

@@ -7,7 +7,7 @@ from .group_entropy import group_entropy_loss
 from .label_entropy import label_entropy_loss
 from .multi_label import MULTI_LABEL_FORMS, multi_label_contrastive_loss
 from .non_noisy import same_label_positives
-from .segment_affinity import segment_label_affinity
+from .segment_affinity import SEGMENT_AFFINITY_FORMS, segment_label_affinity
 from .segment_entropy import segment_entropy_loss
 
 __all__ = [
@@ -21,5 +21,6 @@ __all__ = [
     "label_entropy_loss",
     "segment_entropy_loss",
     "segment_label_affinity",
+    "SEGMENT_AFFINITY_FORMS",
     "same_label_positives",
 ]

@@ -14,6 +14,7 @@ from ...data.text import build_tokenizer, get_templates
 from ..dual_encoder import DualEncoder
 from ..freezing import freeze_except, freeze_norm_statistics
 from ..losses import (
+    SEGMENT_AFFINITY_FORMS,
     group_entropy_loss,
     image_text_contrastive_loss,
     label_entropy_loss,
@@ -68,13 +69,14 @@ class GroupViT(DualEncoder):
                  contrast_temperature=0.07, max_logit_scale=100.0, share_temperature=False,
                  contrastive_weight=1.0, multi_label_weight=1.0, multi_label_form="paper",
                  group_entropy_weight=0.0, label_entropy_weight=0.0, segment_entropy_weight=0.0,
-                 segment_entropy_inner_weights=(0.2, 0.1), non_noisy=False, trainable_patterns=(),
+                 segment_entropy_inner_weights=(0.2, 0.1), segment_affinity="scaled_cosine",
+                 non_noisy=False, trainable_patterns=(),
                  random_erasing=0.0, context_length=77, templates="full", topk=5, default_bg_thresh=0.95,
                  vocabulary=(), vocabulary_has_background=False, sliding_window=True, crop_size=448, stride=224,
-                 grouping="groups", num_clusters=8):
+                 grouping="groups", num_clusters=8, prompt_protocol="official"):
         super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, contrast_temperature=contrast_temperature,
                          max_logit_scale=max_logit_scale, templates=templates, sliding_window=sliding_window,
-                         crop_size=crop_size, stride=stride)
+                         crop_size=crop_size, stride=stride, prompt_protocol=prompt_protocol)
         self.backbone = backbone
         self.text_encoder = text_encoder
         self.img_projector = img_projector
@@ -89,6 +91,12 @@ class GroupViT(DualEncoder):
         self.label_entropy_weight = label_entropy_weight
         self.segment_entropy_weight = segment_entropy_weight
         self.segment_entropy_inner_weights = tuple(segment_entropy_inner_weights)
+        if segment_affinity not in SEGMENT_AFFINITY_FORMS:
+            raise ValueError(
+                f"MODEL.GROUPVIT.LOSS.SEGMENT_AFFINITY must be one of {SEGMENT_AFFINITY_FORMS}, "
+                f"got {segment_affinity!r}"
+            )
+        self.segment_affinity = segment_affinity
         self.non_noisy = non_noisy
         # Applied to the normalised batch, as timm does after normalisation in the official pipeline.
         self.random_erasing = (
@@ -135,6 +143,7 @@ class GroupViT(DualEncoder):
             "label_entropy_weight": g.LOSS.LABEL_ENTROPY_WEIGHT,
             "segment_entropy_weight": g.LOSS.SEGMENT_ENTROPY_WEIGHT,
             "segment_entropy_inner_weights": (g.LOSS.SEGMENT_ENTROPY_GROUP_WEIGHT, g.LOSS.SEGMENT_ENTROPY_LABEL_WEIGHT),
+            "segment_affinity": g.LOSS.SEGMENT_AFFINITY,
             "non_noisy": g.LOSS.NON_NOISY,
             "trainable_patterns": tuple(cfg.SOLVER.TRAINABLE_PATTERNS),
             "random_erasing": cfg.INPUT.IMAGE_TEXT.RANDOM_ERASING,
@@ -149,6 +158,7 @@ class GroupViT(DualEncoder):
             "stride": cfg.TEST.SLIDING_WINDOW.STRIDE,
             "grouping": g.ZERO_SHOT.GROUPING,
             "num_clusters": g.ZERO_SHOT.NUM_CLUSTERS,
+            "prompt_protocol": cfg.TEST.PROMPT_PROTOCOL,
         }
 
     def train(self, mode=True):
@@ -279,11 +289,12 @@ class GroupViT(DualEncoder):
                     "MODEL.GROUPVIT.LOSS.LABEL_ENTROPY_WEIGHT / SEGMENT_ENTROPY_WEIGHT need labels: set "
                     "INPUT.IMAGE_TEXT.NUM_LABELS > 0"
                 )
-            # The group-class affinity of zero-shot inference (normalised, times the clamped logit
-            # scale). The scale is detached: sharpening the temperature would lower every entropy
-            # without changing groups or embeddings.
+            # "scaled_cosine": the group-class affinity of zero-shot inference (normalised, times the
+            # clamped logit scale). The scale is detached: sharpening the temperature would lower
+            # every entropy without changing groups or embeddings. "dot": eq. 30 as written.
             affinity = segment_label_affinity(
-                self.img_projector(vision.tokens), label_embeds, self.scale().detach(), label_mask
+                self.img_projector(vision.tokens), label_embeds, self.scale().detach(), label_mask,
+                form=self.segment_affinity,
             )
             if self.label_entropy_weight > 0:
                 out["loss_label_entropy"] = self.label_entropy_weight * label_entropy_loss(
@@ -318,8 +329,8 @@ class GroupViT(DualEncoder):
                 names = names[1:]
             key = "vocabulary:" + hashlib.sha1("\n".join(self.vocabulary).encode()).hexdigest()
         else:
-            names, _, bg_thresh = class_names_from_metadata(MetadataCatalog.get(dataset_name))
-            key = "dataset:" + dataset_name
+            names, _, bg_thresh = class_names_from_metadata(MetadataCatalog.get(dataset_name), self.prompt_protocol)
+            key = f"dataset:{dataset_name}|{self.prompt_protocol}"
         key = f"{key}|{self.templates_name}"
         # fp32 whatever the caller's autocast: the cache must not depend on the first call's precision.
         with torch.autocast(self.device.type, enabled=False):

@@ -36,7 +36,7 @@ class PACL(DualEncoder):
     def __init__(self, *, backbone, text_encoder, vision_embedder, pixel_mean, pixel_std,
                  contrast_temperature=0.07, max_logit_scale=100.0, attention_scale=1.0, test_stride=0,
                  freeze_vision=True, freeze_text=True, templates="full",
-                 sliding_window=True, crop_size=448, stride=224):
+                 sliding_window=True, crop_size=448, stride=224, prompt_protocol="official"):
         """
         Args:
             backbone: OpenCLIPPatchTokens, (B, 3, H, W) -> (B, N, C) patch tokens.
@@ -50,10 +50,11 @@ class PACL(DualEncoder):
             freeze_vision, freeze_text: keep the towers' weights fixed (the paper trains e_v only).
             templates: prompt template set of the class embeddings.
             sliding_window, crop_size, stride: the test-time sliding window.
+            prompt_protocol: which of a dataset's class names to prompt with ("official", "tcl").
         """
         super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, contrast_temperature=contrast_temperature,
                          max_logit_scale=max_logit_scale, templates=templates, sliding_window=sliding_window,
-                         crop_size=crop_size, stride=stride)
+                         crop_size=crop_size, stride=stride, prompt_protocol=prompt_protocol)
         self.backbone = backbone
         self.text_encoder = text_encoder
         self.vision_embedder = vision_embedder
@@ -86,6 +87,7 @@ class PACL(DualEncoder):
             "freeze_vision": p.FREEZE_VISION,
             "freeze_text": p.FREEZE_TEXT,
             "templates": p.TEMPLATES,
+            "prompt_protocol": cfg.TEST.PROMPT_PROTOCOL,
             "sliding_window": cfg.TEST.SLIDING_WINDOW.ENABLED,
             "crop_size": cfg.TEST.SLIDING_WINDOW.CROP_SIZE,
             "stride": cfg.TEST.SLIDING_WINDOW.STRIDE,

@@ -8,6 +8,8 @@ from typing import Callable, Hashable, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 
+from ...data.datasets.prompt_protocols import PROMPT_PROTOCOLS
+
 __all__ = ["TextClassifier", "split_class_names", "class_names_from_metadata"]
 
 ClassNames = Sequence[Union[str, Sequence[str]]]
@@ -188,15 +190,17 @@ class TextClassifier:
         return F.normalize(sums / counts.unsqueeze(1).to(sums.dtype), dim=-1)
 
 
-def class_names_from_metadata(metadata) -> Tuple[List[List[str]], bool, Optional[float]]:
+def class_names_from_metadata(metadata, protocol="official") -> Tuple[List[List[str]], bool, Optional[float]]:
     """The names to embed for a dataset, following the metadata contract.
 
-    Uses `stuff_synonyms` when present, else each `stuff_classes` entry split on ",". When
+    Uses the dataset's names for `protocol` when its `prompt_classes` has them, else
+    `stuff_synonyms` when present, else each `stuff_classes` entry split on ",". When
     `background_threshold` is not None, class 0 is the background: it is predicted by
     thresholding and is not embedded.
 
     Args:
         metadata: a Detectron2 Metadata (or any object with those attributes).
+        protocol: the prompt protocol, one of PROMPT_PROTOCOLS ("official", "tcl").
 
     Returns:
         (names_for_text, has_background, background_threshold): names_for_text lists, for each
@@ -206,8 +210,18 @@ def class_names_from_metadata(metadata) -> Tuple[List[List[str]], bool, Optional
     classes = getattr(metadata, "stuff_classes", None)
     if not classes:
         raise ValueError(f"metadata of dataset {name!r} has no stuff_classes; expected a list of class names")
+    if protocol not in PROMPT_PROTOCOLS:
+        raise ValueError(f"TEST.PROMPT_PROTOCOL must be one of {PROMPT_PROTOCOLS}, got {protocol!r}")
     synonyms = getattr(metadata, "stuff_synonyms", None)
-    if synonyms is not None:
+    protocol_names = (getattr(metadata, "prompt_classes", None) or {}).get(protocol)
+    if protocol_names is not None:
+        if len(protocol_names) != len(classes):
+            raise ValueError(
+                f"metadata of dataset {name!r}: prompt_classes[{protocol!r}] has {len(protocol_names)} "
+                f"entries but stuff_classes has {len(classes)}; expected one name per class"
+            )
+        entries = list(protocol_names)
+    elif synonyms is not None:
         if len(synonyms) != len(classes):
             raise ValueError(
                 f"metadata of dataset {name!r}: stuff_synonyms has {len(synonyms)} entries but "

@@ -114,14 +114,14 @@ def _write_stuffthingmaps(coco, bad_value=None):
 
 def test_object_from_instances(tmp_path, write_jpeg, load_prepare, catalog_prefix):
     _write_coco(tmp_path, write_jpeg)
-    assert load_prepare("coco_object").main(str(tmp_path)) == NAMES
+    assert load_prepare("coco_object").main(str(tmp_path), source="instances") == NAMES
     register_all_coco_object(str(tmp_path), prefix=catalog_prefix)
-    dicts = DatasetCatalog.get(catalog_prefix + "coco_object_val")
+    dicts = DatasetCatalog.get(catalog_prefix + "coco_object_instances_val")
     assert [os.path.basename(d["file_name"]) for d in dicts] == [f"{n}.jpg" for n in NAMES]
     got = [np.array(Image.open(d["sem_seg_file_name"])) for d in dicts]
     np.testing.assert_array_equal(got[0], _expected_object_label())
     np.testing.assert_array_equal(got[1], np.zeros((H, W), np.uint8))  # no annotations
-    meta = MetadataCatalog.get(catalog_prefix + "coco_object_val")
+    meta = MetadataCatalog.get(catalog_prefix + "coco_object_instances_val")
     assert [meta.stuff_classes[i] for i in (0, 1, 17, 80)] == [
         "background",
         "person",
@@ -139,7 +139,7 @@ def test_object_from_instances(tmp_path, write_jpeg, load_prepare, catalog_prefi
 def test_object_and_stuff_from_stuffthingmaps(tmp_path, write_jpeg, load_prepare, catalog_prefix):
     coco = _write_coco(tmp_path, write_jpeg)
     maps = _write_stuffthingmaps(coco)
-    load_prepare("coco_object").main(str(tmp_path), source="stuffthingmaps")
+    load_prepare("coco_object").main(str(tmp_path))  # the official route is the default
     load_prepare("coco_stuff").main(str(tmp_path))
     register_all_coco_object(str(tmp_path), prefix=catalog_prefix)
     register_all_coco_stuff(str(tmp_path), prefix=catalog_prefix)
@@ -163,13 +163,50 @@ def test_object_and_stuff_from_stuffthingmaps(tmp_path, write_jpeg, load_prepare
     assert meta.ignore_label == 255 and "background" not in meta.stuff_classes
 
 
+def _stuffthingmap_as_coco_stuff_paints_it():
+    """The first image's COCO-Stuff map made from ANNOTATIONS the way COCO-Stuff made its maps:
+    the non-crowd things in json order (category id - 1), a stuff region (id 149, "grass", under
+    the things), and 255 (unlabeled) elsewhere, crowd regions included."""
+    stuffthingmap = np.full((H, W), 255, dtype=np.uint8)
+    stuffthingmap[0:2] = 149 - 1
+    for mask, category, crowd in ANNOTATIONS:
+        if not crowd:
+            stuffthingmap[mask] = category - 1
+    return stuffthingmap
+
+
+def test_official_and_instances_routes_differ_as_their_rules_say(tmp_path, write_jpeg, load_prepare,
+                                                               catalog_prefix):
+    coco = _write_coco(tmp_path, write_jpeg)
+    (coco / "stuffthingmaps" / "val2017").mkdir(parents=True)
+    stuffthingmap = _stuffthingmap_as_coco_stuff_paints_it()
+    Image.fromarray(stuffthingmap).save(coco / "stuffthingmaps" / "val2017" / f"{NAMES[0]}.png")
+    Image.fromarray(np.full((H, W), 255, np.uint8)).save(coco / "stuffthingmaps" / "val2017" / f"{NAMES[1]}.png")
+    prepare = load_prepare("coco_object")
+    prepare.main(str(tmp_path))
+    prepare.main(str(tmp_path), source="instances")
+    register_all_coco_object(str(tmp_path), prefix=catalog_prefix)
+    official, instances = (
+        np.array(Image.open(DatasetCatalog.get(catalog_prefix + name)[0]["sem_seg_file_name"]))
+        for name in ("coco_object_val", "coco_object_instances_val")
+    )
+    crowd_only = _box(0, 20, 15, 30) & ~_box(5, 15, 8, 20)
+    # A crowd region: background in the official route, ignored in the instances route.
+    assert (official[crowd_only] == 0).all() and (instances[crowd_only] == 255).all()
+    # Stuff and unlabeled pixels are background; nothing is ignored in the official route.
+    assert (official[0:2, 0:3] == 0).all() and 255 not in official
+    # The things agree: person 1, dog 17 (over the person), toothbrush 80.
+    things = instances != 255
+    np.testing.assert_array_equal(official[things], instances[things])
+    assert official[3, 4] == 1 and official[6, 9] == 17 and official[17, 1] == 80
+
+
 @pytest.mark.parametrize("script", ["coco_stuff", "coco_object"])
 def test_unused_stuffthingmap_value_is_rejected(tmp_path, write_jpeg, load_prepare, script):
     coco = _write_coco(tmp_path, write_jpeg)
     _write_stuffthingmaps(coco, bad_value=11)  # id 12 is not a COCO-Stuff class
-    kwargs = {"source": "stuffthingmaps"} if script == "coco_object" else {}
     with pytest.raises(ValueError, match=r"000000000139\.png.*\[11\]"):
-        load_prepare(script).main(str(tmp_path), **kwargs)
+        load_prepare(script).main(str(tmp_path))
 
 
 def test_stuffthingmap_size_mismatch_names_both_files(tmp_path, write_jpeg, load_prepare):
@@ -185,7 +222,7 @@ def test_stuffthingmap_size_mismatch_names_both_files(tmp_path, write_jpeg, load
 def test_json_size_mismatch_names_json_and_image(tmp_path, write_jpeg, load_prepare):
     coco = _write_coco(tmp_path, write_jpeg, json_size=(H, W + 2))
     with pytest.raises(ValueError) as e:
-        load_prepare("coco_object").main(str(tmp_path))
+        load_prepare("coco_object").main(str(tmp_path), source="instances")
     assert "instances_val2017.json" in str(e.value)
     assert str(coco / "val2017" / "000000000139.jpg") in str(e.value)
 
@@ -195,7 +232,7 @@ def test_unexpected_categories_are_rejected(tmp_path, write_jpeg, load_prepare):
     things[16]["name"] = "puppy"  # dog, id 18
     _write_coco(tmp_path, write_jpeg, categories=things)
     with pytest.raises(ValueError, match="18: 'puppy' vs 'dog'"):
-        load_prepare("coco_object").main(str(tmp_path))
+        load_prepare("coco_object").main(str(tmp_path), source="instances")
 
 
 def test_unprepared_datasets_name_path_and_command(tmp_path, write_jpeg, catalog_prefix):
@@ -203,7 +240,9 @@ def test_unprepared_datasets_name_path_and_command(tmp_path, write_jpeg, catalog
     register_all_coco_object(str(tmp_path), prefix=catalog_prefix)
     register_all_coco_stuff(str(tmp_path), prefix=catalog_prefix)
     for name, command, folder in (
-        ("coco_object_val", "prepare_coco_object.py", "objectmaps_detectron2"),
+        ("coco_object_val", "prepare_coco_object.py", "coco_object_detectron2"),
+        ("coco_object_instances_val", "prepare_coco_object.py --source instances",
+         "coco_object_instances_detectron2"),
         ("coco_stuff171_val", "prepare_coco_stuff.py", "stuffthingmaps_detectron2"),
     ):
         with pytest.raises(FileNotFoundError) as e:

@@ -1,6 +1,9 @@
+import json
 import os
+import shutil
 
 import numpy as np
+import pycocotools.mask as mask_util
 import pytest
 import scipy.io
 from detectron2.data import DatasetCatalog, MetadataCatalog
@@ -149,4 +152,142 @@ def test_disagreeing_labels_txt_is_rejected(tmp_path, write_jpeg, load_prepare):
     names[396], names[397] = names[397], names[396]  # ids 397 and 398
     _write_labels_txt(ctx / "labels.txt", names)
     with pytest.raises(ValueError, match=r"2 id\(s\).*397: 'tableware' vs 'table'"):
+        load_prepare("pascal_context").main(str(tmp_path))
+
+
+# --- Context-60/59 from mmsegmentation's SegmentationClassContext / PASCAL in Detail json ------
+
+PHASES = {"2008_000002": "val", "2008_000003": "train", "2010_000001": "val"}
+
+
+def _box(r0, r1, c0, c1):
+    m = np.zeros((H, W), dtype=np.uint8)
+    m[r0:r1, c0:c1] = 1
+    return m
+
+
+def _rle(mask, compressed):
+    if not compressed:  # column-major run lengths, starting with a run of zeros
+        flat = mask.flatten(order="F")
+        changes = np.flatnonzero(np.diff(np.concatenate([[0], flat, [1 - flat[-1]]])))
+        return {"size": [H, W], "counts": np.diff(np.concatenate([[0], changes])).tolist()}
+    rle = mask_util.encode(np.asfortranarray(mask))
+    return {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
+
+
+# (mask, 459-class id) painted in this order on 2008_000002: sky (360) over the top rows, then a
+# person (284) partly over it, an accordion (1, not one of the 59) and a table (397) over the person.
+SEGMENTS = [
+    (_box(0, 8, 0, 30), 360),
+    (_box(4, 16, 5, 15), 284),
+    (_box(16, 20, 0, 6), 1),
+    (_box(10, 14, 10, 20), 397),
+]
+
+
+def _expected_context_mask():
+    # SegmentationClassContext values (index among the 59 ids + 1): sky 47, person 37, table 50.
+    mask = np.zeros((H, W), dtype=np.uint8)
+    mask[0:8, :] = 47
+    mask[4:16, 5:15] = 37
+    mask[10:14, 10:20] = 50
+    return mask
+
+
+def _write_detail_json(ctx, category=None):
+    images = [
+        {"image_id": int(i.replace("_", "")), "file_name": f"{i}.jpg", "height": H, "width": W, "phase": phase}
+        for i, phase in PHASES.items()
+    ]
+    annos = [
+        {"id": k + 1, "image_id": 2008000002, "category_id": category or cat, "segmentation": _rle(m, k % 2 == 0)}
+        for k, (m, cat) in enumerate(SEGMENTS)
+    ]
+    annos.append({"id": 9, "image_id": 2008000003, "category_id": 2, "segmentation": _rle(_box(0, 5, 0, 5), True)})
+    path = ctx / "trainval_merged.json"
+    path.write_text(json.dumps({"images": images, "annos_segmentation": annos, "categories": []}))
+    return path
+
+
+def _load_split(prefix, name):
+    return {
+        os.path.basename(d["file_name"])[:-4]: np.array(Image.open(d["sem_seg_file_name"]))
+        for d in DatasetCatalog.get(prefix + name)
+    }
+
+
+def test_json_route_writes_segmentation_class_context_as_the_detail_api_paints(
+    tmp_path, write_jpeg, load_prepare, catalog_prefix
+):
+    maps = {image_id: _label_map(i) for i, image_id in enumerate(IDS)}
+    ctx = _write_context(tmp_path, write_jpeg, maps, split=False)
+    _write_detail_json(ctx)
+    # "auto" prefers the json to the .mat files; the split files come from the json's phases.
+    assert load_prepare("pascal_context").main(str(tmp_path)) == VAL
+    split_dir = ctx / "ImageSets" / "SegmentationContext"
+    assert (split_dir / "val.txt").read_text().split() == VAL
+    assert (split_dir / "train.txt").read_text().split() == ["2008_000003"]
+    written = {p.stem: np.array(Image.open(p)) for p in (ctx / "SegmentationClassContext").glob("*.png")}
+    assert sorted(written) == IDS
+    np.testing.assert_array_equal(written["2008_000002"], _expected_context_mask())
+    np.testing.assert_array_equal(written["2010_000001"], np.zeros((H, W), np.uint8))  # no annotation
+    assert (written["2008_000003"][:5, :5] == 1).all() and written["2008_000003"].sum() == 25  # aeroplane
+
+    register_all_pascal_context(str(tmp_path), prefix=catalog_prefix)
+    ctx60, ctx59 = _load_split(catalog_prefix, "context60_val"), _load_split(catalog_prefix, "context59_val")
+    expected = _expected_context_mask()
+    np.testing.assert_array_equal(ctx60["2008_000002"], expected)
+    np.testing.assert_array_equal(ctx59["2008_000002"], np.where(expected == 0, 255, expected - 1))
+    # Context-459 still comes from the .mat files.
+    ctx459 = _load_split(catalog_prefix, "context459_val")
+    ids = maps["2008_000002"].astype(int)
+    np.testing.assert_array_equal(ctx459["2008_000002"], np.where(ids == 0, 65535, ids - 1))
+
+
+def test_existing_segmentation_class_context_is_read_first(tmp_path, write_jpeg, load_prepare, catalog_prefix):
+    maps = {image_id: _label_map(i) for i, image_id in enumerate(IDS)}
+    ctx = _write_context(tmp_path, write_jpeg, maps)
+    _write_detail_json(ctx, category=2)  # would paint aeroplanes: must not be read
+    masks = {}
+    for k, image_id in enumerate(VAL):
+        masks[image_id] = (np.arange(H * W).reshape(H, W) + k) % 60
+        (ctx / "SegmentationClassContext").mkdir(exist_ok=True)
+        Image.fromarray(masks[image_id].astype(np.uint8)).save(ctx / "SegmentationClassContext" / f"{image_id}.png")
+    shutil.rmtree(ctx / "trainval")  # Context-459 is then skipped, 60/59 still written
+    assert load_prepare("pascal_context").main(str(tmp_path)) == VAL
+    register_all_pascal_context(str(tmp_path), prefix=catalog_prefix)
+    ctx60, ctx59 = _load_split(catalog_prefix, "context60_val"), _load_split(catalog_prefix, "context59_val")
+    for image_id, mask in masks.items():
+        np.testing.assert_array_equal(ctx60[image_id], mask)
+        np.testing.assert_array_equal(ctx59[image_id], np.where(mask == 0, 255, mask - 1))
+    with pytest.raises(FileNotFoundError, match="context459_val"):
+        DatasetCatalog.get(catalog_prefix + "context459_val")
+
+
+def test_mat_route_is_still_available_by_name(tmp_path, write_jpeg, load_prepare, catalog_prefix):
+    maps = {image_id: _label_map(i) for i, image_id in enumerate(IDS)}
+    ctx = _write_context(tmp_path, write_jpeg, maps)
+    _write_detail_json(ctx)
+    load_prepare("pascal_context").main(str(tmp_path), source="mat")
+    register_all_pascal_context(str(tmp_path), prefix=catalog_prefix)
+    got = _load_split(catalog_prefix, "context60_val")["2008_000002"]
+    np.testing.assert_array_equal(got, np.vectorize(TO_60.get)(maps["2008_000002"].astype(int)))
+    assert not (ctx / "SegmentationClassContext").exists()
+
+
+def test_bad_context_sources_name_the_file(tmp_path, write_jpeg, load_prepare):
+    ctx = _write_context(tmp_path, write_jpeg, {i: _label_map(0) for i in IDS})
+    json_path = _write_detail_json(ctx, category=460)
+    with pytest.raises(ValueError, match=r"trainval_merged\.json.*category_id 460"):
+        load_prepare("pascal_context").main(str(tmp_path))
+    json_path.write_text(json.dumps({"images": []}))
+    with pytest.raises(ValueError, match=r"trainval_merged\.json.*annos_segmentation"):
+        load_prepare("pascal_context").main(str(tmp_path), source="json")
+    json_path.unlink()
+    with pytest.raises(FileNotFoundError, match="SegmentationClassContext"):
+        load_prepare("pascal_context").main(str(tmp_path), source="context")
+    (ctx / "SegmentationClassContext").mkdir()
+    for image_id in VAL:
+        Image.fromarray(np.full((H, W), 60, np.uint8)).save(ctx / "SegmentationClassContext" / f"{image_id}.png")
+    with pytest.raises(ValueError, match=r"2008_000002\.png.*\[60\]"):
         load_prepare("pascal_context").main(str(tmp_path))

@@ -120,3 +120,15 @@ def test_segment_label_affinity_is_the_scaled_cosine_with_pad_columns_removed():
         segment_label_affinity(groups, labels, 1.0, mask.float())
     with pytest.raises(ValueError, match=r"\(B, G, D\)"):
         segment_label_affinity(groups[0], labels, 1.0)
+
+
+def test_segment_label_affinity_dot_form_is_eq_30_as_written():
+    groups = torch.tensor([[[3.0, 0.0], [0.0, 2.0]]])
+    labels = torch.tensor([[[1.0, 0.0], [1.0, 1.0], [0.0, 5.0]]])
+    mask = torch.tensor([[True, True, False]])
+    out = segment_label_affinity(groups, labels, 10.0, mask, form="dot")
+    # K^I Z^T: no normalisation, no logit scale.
+    assert torch.allclose(out[..., :2], torch.tensor([[[3.0, 3.0], [0.0, 2.0]]]))
+    assert torch.isneginf(out[..., 2]).all()
+    with pytest.raises(ValueError, match="SEGMENT_AFFINITY"):
+        segment_label_affinity(groups, labels, 1.0, form="cosine")

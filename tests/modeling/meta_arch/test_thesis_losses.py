@@ -125,3 +125,27 @@ def test_non_noisy_needs_raw_labels(plain_model, monkeypatch):
         del x["raw_labels"]
     with pytest.raises(ValueError, match='"raw_labels"'):
         plain_model(batch)
+
+
+def test_segment_affinity_setting_reaches_the_label_and_segment_entropies(cfg, monkeypatch):
+    lo = cfg.MODEL.GROUPVIT.LOSS
+    lo.LABEL_ENTROPY_WEIGHT, lo.SEGMENT_ENTROPY_WEIGHT = 1.0, 1.0
+    batch = _batch([["ball", "box"], ["dog", "cat"]], [PHOTO, PHOTO])
+    forms = []
+    affinity = meta_arch_module.segment_label_affinity
+    monkeypatch.setattr(meta_arch_module, "segment_label_affinity",
+                        lambda *args, form, **kwargs: forms.append(form) or affinity(*args, form=form, **kwargs))
+    losses = {}
+    for form in ("scaled_cosine", "dot"):
+        lo.SEGMENT_AFFINITY = form
+        torch.manual_seed(0)
+        model = build_model(cfg).train()
+        torch.manual_seed(1)
+        losses[form] = model(batch)
+    assert forms == ["scaled_cosine", "dot"]
+    for key in ("loss_label_entropy", "loss_segment_entropy"):
+        assert not torch.allclose(losses["dot"][key], losses["scaled_cosine"][key]), key
+    torch.testing.assert_close(losses["dot"]["loss_contrastive"], losses["scaled_cosine"]["loss_contrastive"])
+    lo.SEGMENT_AFFINITY = "cosine"
+    with pytest.raises(ValueError, match="SEGMENT_AFFINITY"):
+        build_model(cfg)
