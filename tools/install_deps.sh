@@ -15,6 +15,8 @@ fi
 # Detectron2's SemSegEvaluator needs numpy<2; opencv 4.10 is the last to accept numpy 1.x.
 $PIP "numpy<2" "opencv-python-headless<4.11" open_clip_torch webdataset nltk ftfy pycocotools \
   fvcore iopath timm scipy scikit-learn pillow matplotlib safetensors tensorboard "transformers>=4.30" pytest
+# ONNX export and its runner; the browser demo (Gradio) and its browser test (Selenium).
+$PIP "numpy<2" onnx onnxruntime gradio selenium
 
 # Noun extraction: the NLTK tagger data where its server is reachable (best effort, bounded in
 # time), and the offline path's WordNet 3.0 database (Debian's wordnet-base) where it is missing.
