@@ -27,8 +27,12 @@ logger = logging.getLogger(__name__)
 
 OPSET = 17
 FILES = {"segmentation": "segmentation.onnx", "image": "image_embedding.onnx", "text": "text_encoder.onnx"}
-# How close onnxruntime must stay to PyTorch for an axis to count as dynamic.
+# How close onnxruntime must stay to PyTorch for an axis to count as dynamic. The segmentation
+# scores jump wherever two groups tie in a pixel's soft map to float precision (random weights of the
+# released size: about 1e-5 of the pixels, with margins below 1e-7), and the two libraries round
+# differently there; a graph that ignores a size goes wrong everywhere or fails to run.
 CHECK_TOLERANCE = 1e-4
+CHECK_MAX_SHARE_OFF = 1e-3
 
 
 def _pair(value, name):
@@ -117,8 +121,9 @@ def _session(path):
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def _max_abs(a, b):
-    return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max()) if np.size(a) else 0.0
+def _share_off(a, b):
+    """Share of the values of a and b further apart than CHECK_TOLERANCE."""
+    return float((np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)) > CHECK_TOLERANCE).mean()) if np.size(a) else 0.0
 
 
 def _check_axis(label, traced_size, run_onnx, run_torch):
@@ -134,10 +139,10 @@ def _check_axis(label, traced_size, run_onnx, run_torch):
         if any(g.shape != tuple(w.shape) for g, w in zip(got, want)):
             reason = "onnxruntime's output shape differs from PyTorch's at another size"
         else:
-            diff = max(_max_abs(g, w.cpu().numpy()) for g, w in zip(got, want))
-            if diff <= CHECK_TOLERANCE:
+            off = max(_share_off(g, w.cpu().numpy()) for g, w in zip(got, want))
+            if off <= CHECK_MAX_SHARE_OFF:
                 return "dynamic"
-            reason = f"onnxruntime differs from PyTorch by {diff:.2e} at another size"
+            reason = f"{100 * off:.2f}% of onnxruntime's values differ from PyTorch's by > {CHECK_TOLERANCE} at another size"
     logger.warning("%s: fixed at %d (%s)", label, traced_size, reason)
     return traced_size
 
