@@ -43,6 +43,20 @@ if [ ! -f /usr/share/wordnet/index.noun ] && command -v apt-get >/dev/null 2>&1;
     || echo "[install] wordnet-base could not be installed; noun extraction then needs the NLTK tagger data"
 fi
 
+# Headless Chromium for the browser demo's test and tools/screenshot_app.py: best effort, bounded in
+# time; without it that test is skipped.
+if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
+  echo "[install] chromium + chromium-driver (browser test of demo/app.py)"
+  { timeout 600 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      chromium chromium-driver >/dev/null 2>&1 \
+    || { timeout 300 $SUDO apt-get update -qq >/dev/null 2>&1 \
+         && timeout 600 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+              chromium chromium-driver >/dev/null 2>&1; }; } \
+    || echo "[install] Chromium could not be installed; the browser test of demo/app.py will be skipped"
+fi
+
 if ! $PY -c "import detectron2" >/dev/null 2>&1; then
   echo "[install] Detectron2 (sal-detectron2 0.7.2 wheel, pure-Python part)"
   tmp=$(mktemp -d)
