@@ -140,9 +140,11 @@ def main(argv=None):
                               runtime_module.window_grid(*x.shape[1:], runtime.crop, runtime.stride)])
             _, tie_margin = window_ties(model, runtime, torch.from_numpy(crops), class_emb)
             rows.append([f"{height}x{width} ({windows} win)", f"{median_ms(times['pytorch']):.0f}",
-                         spread(times["pytorch"]), f"{median_ms(times['onnxruntime']):.0f}", spread(times["onnxruntime"]),
+                         spread(times["pytorch"]), f"{median_ms(times['onnxruntime']):.0f}",
+                         spread(times["onnxruntime"]),
                          f"{median_ms(times['pytorch']) / median_ms(times['onnxruntime']):.2f}", f"{diff:.1e}",
-                         f"{100 * share:.4f}", f"{'yes' if same else 'NO'} ({100 * decided:.1f}%)", f"{tie_margin:.1e}"])
+                         f"{100 * share:.4f}", f"{'yes' if same else 'NO'} ({100 * decided:.1f}%)",
+                         f"{tie_margin:.1e}"])
     print(format_table(["image", "torch ms", "spread", "ort ms", "spread", "torch/ort", "max |dp|",
                         "% px |dp|>1e-4", "labels equal (decided px)", "tie margin"], rows))
     print("tie margin: among the window pixels whose scores differ by > 1e-4 between the two paths, the largest "

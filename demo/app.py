@@ -117,7 +117,8 @@ class SegmentationApp:
         try:
             image = self.read_image(path)
         except (OSError, ValueError, SyntaxError) as error:  # Pillow raises all three on bad files
-            raise AppError(f"Could not read {name} as an image ({error}); expected a JPEG, PNG, BMP, TIFF or WebP file.") from None
+            raise AppError(f"Could not read {name} as an image ({error}); "
+                           "expected a JPEG, PNG, BMP, TIFF or WebP file.") from None
         height, width = image.shape[:2]
         if min(height, width) < MIN_SIDE:
             raise AppError(f"{name} is {width}x{height} pixels; the demo needs at least {MIN_SIDE} pixels a side.")

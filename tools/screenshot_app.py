@@ -102,8 +102,8 @@ def area_table(driver):
 
     # Gradio draws the table body as a grid of rows (its <tbody> only sizes the columns).
     rows = driver.find_elements(By.CSS_SELECTOR, "#areas [role=row][data-index]")
-    return [[cell.get_attribute("textContent").strip() for cell in row.find_elements(By.CSS_SELECTOR, "[role=gridcell]")]
-            for row in rows]
+    return [[cell.get_attribute("textContent").strip()
+             for cell in row.find_elements(By.CSS_SELECTOR, "[role=gridcell]")] for row in rows]
 
 
 def main(argv=None):

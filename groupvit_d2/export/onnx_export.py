@@ -123,7 +123,9 @@ def _session(path):
 
 def _share_off(a, b):
     """Share of the values of a and b further apart than CHECK_TOLERANCE."""
-    return float((np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)) > CHECK_TOLERANCE).mean()) if np.size(a) else 0.0
+    if not np.size(a):
+        return 0.0
+    return float((np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)) > CHECK_TOLERANCE).mean())
 
 
 def _check_axis(label, traced_size, run_onnx, run_torch):
@@ -142,7 +144,8 @@ def _check_axis(label, traced_size, run_onnx, run_torch):
             off = max(_share_off(g, w.cpu().numpy()) for g, w in zip(got, want))
             if off <= CHECK_MAX_SHARE_OFF:
                 return "dynamic"
-            reason = f"{100 * off:.2f}% of onnxruntime's values differ from PyTorch's by > {CHECK_TOLERANCE} at another size"
+            reason = (f"{100 * off:.2f}% of onnxruntime's values differ from PyTorch's by > {CHECK_TOLERANCE} "
+                      "at another size")
     logger.warning("%s: fixed at %d (%s)", label, traced_size, reason)
     return traced_size
 
@@ -195,7 +198,8 @@ def export_onnx(model, cfg, output_dir, background_threshold=None, copy_runtime=
         # Wrappers in eval mode: the exporter restores each wrapper's mode after tracing, and that
         # mode would reach the model's BatchNorm through it.
         seg = SegmentationGraph(model, background_threshold).eval()
-        graph, tmp = _trace(seg, (windows(2), classes(topk + 2)), output_dir, ["window", "class_embeddings"], ["scores"],
+        graph, tmp = _trace(seg, (windows(2), classes(topk + 2)), output_dir, ["window", "class_embeddings"],
+                            ["scores"],
                             {"window": {0: "windows"}, "class_embeddings": {0: "classes"},
                              "scores": {0: "windows", 1: "channels"}})
         paths["segmentation"] = tmp
@@ -226,7 +230,8 @@ def export_onnx(model, cfg, output_dir, background_threshold=None, copy_runtime=
         # ---- text ----
         text = TextEmbeddingGraph(model).eval()
         length = g.TEXT.CONTEXT_LENGTH
-        graph, tmp = _trace(text, (TextEmbeddingGraph.example_tokens(length, 2),), output_dir, ["tokens"], ["text_embeds"],
+        graph, tmp = _trace(text, (TextEmbeddingGraph.example_tokens(length, 2),), output_dir, ["tokens"],
+                            ["text_embeds"],
                             {"tokens": {0: "texts"}, "text_embeds": {0: "texts"}})
         paths["text"] = tmp
         session = _session(tmp)

@@ -26,7 +26,8 @@ __all__ = ["META_FILE", "GroupViTOnnx", "window_grid", "resize_bilinear", "short
 META_FILE = "groupvit_onnx.json"
 
 
-def window_grid(height: int, width: int, crop: Tuple[int, int], stride: Tuple[int, int]) -> List[Tuple[int, int, int, int]]:
+def window_grid(height: int, width: int, crop: Tuple[int, int],
+                stride: Tuple[int, int]) -> List[Tuple[int, int, int, int]]:
     """mmseg's slide windows (y1, y2, x1, x2), row by row; a window crossing the border is shifted
     back inside, and spans the whole dimension where the image is smaller than the crop."""
     h_crop, w_crop = crop
@@ -131,7 +132,8 @@ class GroupViTOnnx:
         synonyms times all templates), L2-normalised, as the PyTorch text classifier builds them."""
         counts = [int(c) for c in prompts_per_class]
         if not counts or min(counts) < 1 or sum(counts) != len(tokens):
-            raise ValueError(f"prompts_per_class {counts} must be positive counts summing to the {len(tokens)} token rows")
+            raise ValueError(
+                f"prompts_per_class {counts} must be positive counts summing to the {len(tokens)} token rows")
         embeds = self.text_embeddings(tokens)
         starts = np.cumsum([0] + counts[:-1])
         means = np.stack([embeds[s : s + c].sum(axis=0) / np.float32(c) for s, c in zip(starts, counts)])
@@ -147,7 +149,8 @@ class GroupViTOnnx:
         if image.ndim == 2:
             image = np.repeat(image[:, :, None], 3, axis=2)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"expected an (H, W, 3) or (H, W) uint8 image, got shape {image.shape} and dtype {image.dtype}")
+            raise ValueError(
+                f"expected an (H, W, 3) or (H, W) uint8 image, got shape {image.shape} and dtype {image.dtype}")
         if self.meta["input_format"] == "BGR":
             image = image[:, :, ::-1]
         chw = np.ascontiguousarray(image.transpose(2, 0, 1)).astype(np.float32)
@@ -175,7 +178,8 @@ class GroupViTOnnx:
         session = self.sessions["segmentation"]
         if self._dynamic("segmentation", "window", 0):
             return session.run(None, {"window": windows, "class_embeddings": class_emb})[0]
-        return np.concatenate([session.run(None, {"window": w[None], "class_embeddings": class_emb})[0] for w in windows])
+        return np.concatenate([session.run(None, {"window": w[None], "class_embeddings": class_emb})[0]
+                               for w in windows])
 
     def segment(self, image: np.ndarray, class_emb: np.ndarray, background: bool = False, resize: bool = True,
                 max_windows: int = 8) -> Dict[str, np.ndarray]:
@@ -200,7 +204,8 @@ class GroupViTOnnx:
         if h < self.crop[0] or w < self.crop[1]:
             raise ValueError(
                 f"the resized image is {h}x{w}, smaller than the exported {self.crop[0]}x{self.crop[1]} window; "
-                "the window size is fixed in segmentation.onnx (export again with a smaller TEST.SLIDING_WINDOW.CROP_SIZE)"
+                "the window size is fixed in segmentation.onnx (export again with a smaller "
+                "TEST.SLIDING_WINDOW.CROP_SIZE)"
             )
         windows = window_grid(h, w, self.crop, self.stride)
         canvas = None

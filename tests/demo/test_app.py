@@ -29,7 +29,8 @@ def _write(path, height, width):
 
 def test_checkpoint_choices(app_module, tmp_path):
     choices = app_module.checkpoint_choices([("mine", "cfg.yaml", str(tmp_path / "m.pth"))])
-    assert choices["gcc_yfcc_30e"] == (str(REPO / "configs" / "groupvit" / "gcc_yfcc_30e.yaml"), "groupvit://gcc_yfcc_30e")
+    released = str(REPO / "configs" / "groupvit" / "gcc_yfcc_30e.yaml")
+    assert choices["gcc_yfcc_30e"] == (released, "groupvit://gcc_yfcc_30e")
     assert choices[app_module.MAIN_JOB][1] == str(REPO / "output" / "demo" / "model_final.pth")
     assert choices[app_module.TINY_RANDOM][1] == "" and choices["mine"] == ("cfg.yaml", str(tmp_path / "m.pth"))
 
