@@ -23,5 +23,11 @@ setup(
         "matplotlib",
         "safetensors",
     ],
-    extras_require={"test": ["pytest", "transformers>=4.30"]},
+    extras_require={
+        "test": ["pytest", "transformers>=4.30"],
+        # tools/export_onnx.py and the numpy runner it writes.
+        "onnx": ["onnx", "onnxruntime"],
+        # demo/app.py and its browser test (Chromium itself comes from the system's packages).
+        "app": ["gradio", "selenium"],
+    },
 )

@@ -2,19 +2,21 @@
 """Zero-shot segmentation of your own images with a vocabulary you choose.
 
     python demo/demo.py --config-file configs/groupvit/gcc_yfcc_30e.yaml \
-        --input photos/*.jpg --vocabulary "person,dog,grass,sky" --background \
+        --input photos/*.jpg --vocabulary "person; dog, puppy; grass; sky" --background \
         --output output/demo --opts MODEL.WEIGHTS groupvit://gcc_yfcc_30e
 
 Offline, on the project's own synthetic images and a tiny random model:
 
     python tools/generate_synthetic.py --root datasets/synthetic --num-train 8 --num-val 4
     python demo/demo.py --config-file configs/groupvit/tiny.yaml \
-        --input datasets/synthetic/val/images --vocabulary "ball,box,tree,house,fish,star" \
+        --input datasets/synthetic/val/images --vocabulary "ball; box; tree; house; fish; star" \
         --output output/demo --opts MODEL.DEVICE cpu
 
---input takes image files, folders (every image inside) and glob patterns. --vocabulary-file
-holds one class a line; a line may list synonyms separated by commas ("car, cars"); blank lines
-and lines starting with "#" are skipped. For each image <stem>, the output folder receives
+--input takes image files, folders (every image inside) and glob patterns. --vocabulary separates
+classes with ";" and synonyms with "," ("car, cars; road"); a comma-only list ("car,road") is still
+read as one class a name, with a deprecation warning. --vocabulary-file holds one class a line; a
+line may list synonyms separated by commas ("car, cars"); blank lines and lines starting with "#"
+are skipped. For each image <stem>, the output folder receives
 <stem>_seg.png (the class overlay drawn by Detectron2's Visualizer) and <stem>_groups_stage<l>.png
 (the groups of each grouping stage, coloured over the image).
 """
@@ -32,6 +34,7 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from groupvit_d2 import add_groupvit_config  # noqa: E402
+from groupvit_d2.data.text import parse_vocabulary, read_vocabulary_file  # noqa: E402
 from groupvit_d2.data.dataset_mappers.image_reader import ImageReader  # noqa: E402
 from groupvit_d2.predictor import GroupViTPredictor  # noqa: E402
 from groupvit_d2.utils.visualization import draw_semantic_segmentation, overlay_groups  # noqa: E402
@@ -45,7 +48,8 @@ def get_parser():
     parser.add_argument("--input", nargs="+", required=True,
                         help="image files, folders or glob patterns (quote patterns for the shell)")
     vocab = parser.add_mutually_exclusive_group(required=True)
-    vocab.add_argument("--vocabulary", help='comma-separated class names, e.g. "person,dog,grass"')
+    vocab.add_argument("--vocabulary", help="classes separated by ';', synonyms by ',', e.g. "
+                                             "\"person; dog, puppy; grass\"")
     vocab.add_argument("--vocabulary-file", metavar="FILE",
                        help="one class a line; synonyms of a class separated by commas")
     parser.add_argument("--background", action="store_true",
@@ -69,18 +73,11 @@ def setup_cfg(args):
 
 
 def read_vocabulary(args):
-    """The classes as lists of synonyms, from --vocabulary or --vocabulary-file."""
+    """The classes as lists of synonyms, from --vocabulary or --vocabulary-file (`;` between
+    classes, `,` between synonyms; see groupvit_d2.data.text.vocabulary)."""
     if args.vocabulary is not None:
-        entries = [[name.strip()] for name in args.vocabulary.split(",") if name.strip()]
-        source = "--vocabulary"
-    else:
-        with open(args.vocabulary_file) as f:
-            lines = [line.strip() for line in f]
-        entries = [[n.strip() for n in line.split(",")] for line in lines if line and not line.startswith("#")]
-        source = args.vocabulary_file
-    if not entries:
-        raise ValueError(f"{source} names no class; expected at least one class name")
-    return entries
+        return parse_vocabulary(args.vocabulary, source="--vocabulary")
+    return read_vocabulary_file(args.vocabulary_file)
 
 
 def find_images(inputs):

@@ -122,7 +122,8 @@ def _add_zero_shot_config(cfg):
     # Per-dataset values come from MetadataCatalog (background_threshold); this is the fallback
     # for user vocabularies with a background class.
     z.BG_THRESH = 0.95
-    # A user vocabulary (class names) replaces the dataset's classes when not empty.
+    # A user vocabulary replaces the dataset's classes when not empty: one class an element, commas
+    # between synonyms, ';' between classes within an element ("black pickup truck, pickup truck; sky").
     z.VOCABULARY = []
     z.VOCABULARY_HAS_BACKGROUND = False
     # Where the groups come from (paper Table 4): "groups" (the learned grouping), "pixel" (every

@@ -9,7 +9,7 @@ from detectron2.modeling import build_model
 
 from .checkpoint import GroupViTCheckpointer
 from .data.dataset_mappers import ZeroShotSemSegDatasetMapper
-from .modeling.zero_shot import split_class_names
+from .data.text import parse_vocabulary, parse_vocabulary_entries
 
 __all__ = ["GroupViTPredictor"]
 
@@ -79,8 +79,9 @@ class GroupViTPredictor:
         """
         Args:
             image (np.ndarray): (H, W, 3) uint8 in `input_format`, or (H, W) grayscale.
-            vocabulary (list): C classes, each a name, a comma-separated string of synonyms
-                ("car, cars") or a list of synonyms.
+            vocabulary (str or list): a string in the `;`/`,` syntax ("car, cars; road")
+                or a list of C classes, each a name, a comma-separated string of synonyms
+                ("car, cars") or a list of synonyms (see groupvit_d2.data.text.vocabulary).
             background_threshold (float or None): when set, a "background" class 0 is predicted
                 where no class reaches this score (SPEC section 3; 0.95 for VOC-like vocabularies).
 
@@ -93,7 +94,8 @@ class GroupViTPredictor:
                 "group_maps": per grouping stage, an (H, W) int64 tensor of group ids (argmax of the
                     stage's soft patch-to-group map over the whole image, without sliding window).
         """
-        parsed = split_class_names(vocabulary)  # raises ValueError on an empty vocabulary
+        # Both raise ValueError on an empty vocabulary, empty names, duplicates and a lone background word.
+        parsed = parse_vocabulary(vocabulary) if isinstance(vocabulary, str) else parse_vocabulary_entries(vocabulary)
         if background_threshold is not None and not 0.0 <= float(background_threshold) <= 1.0:
             raise ValueError(f"background_threshold must be in [0, 1], got {background_threshold}")
         height, width = np.asarray(image).shape[:2]

@@ -56,6 +56,13 @@ def test_loads_the_weights_and_returns_maps_at_the_input_size(predictor, weights
     plain = predictor(_image(37, 53), ["cat", "dog"])
     assert plain["class_names"] == ["cat", "dog"] and plain["sem_seg"].shape == (2, 37, 53)
 
+    # One string in the `;`/`,` syntax is the same vocabulary as the list of synonyms.
+    text = predictor(_image(37, 53), "cat; dog, dogs; grass, lawn", background_threshold=0.9)
+    assert text["class_names"] == out["class_names"]
+    torch.testing.assert_close(text["sem_seg"], out["sem_seg"])
+    with pytest.raises(ValueError, match="lone word 'background'"):
+        predictor(_image(37, 53), "cat; background", background_threshold=0.9)
+
 
 def test_equals_the_evaluation_path(predictor, tmp_path):
     """Same image, same classes: predictor == mapper + dataset metadata + model, as --eval-only."""
@@ -99,9 +106,9 @@ def test_grayscale_input(predictor):
 
 def test_bad_inputs_are_clear_errors(predictor):
     image = _image(32, 32)
-    with pytest.raises(ValueError, match="vocabulary is empty"):
+    with pytest.raises(ValueError, match="vocabulary names no class"):
         predictor(image, [])
-    with pytest.raises(ValueError, match="index 1 is empty"):
+    with pytest.raises(ValueError, match="vocabulary entry 1 is empty"):
         predictor(image, ["cat", ""])
     with pytest.raises(ValueError, match="background_threshold must be in"):
         predictor(image, ["cat"], background_threshold=1.5)
@@ -113,7 +120,7 @@ def test_bad_inputs_are_clear_errors(predictor):
         GroupViTPredictor(predictor.cfg, input_format="YUV")
 
 
-def test_duplicate_names_warn(predictor):
-    with pytest.warns(UserWarning, match=r"duplicate class names.*'cat' \(classes \[0, 2\]\)"):
-        out = predictor(_image(32, 32), ["cat", "dog", "Cat"])
-    assert out["sem_seg"].shape[0] == 3
+def test_duplicate_names_are_errors(predictor):
+    # A name standing for two classes splits its pixels between them arbitrarily.
+    with pytest.raises(ValueError, match=r"'Cat' appears in classes 1 and 3"):
+        predictor(_image(32, 32), ["cat", "dog", "Cat"])

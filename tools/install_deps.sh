@@ -15,6 +15,8 @@ fi
 # Detectron2's SemSegEvaluator needs numpy<2; opencv 4.10 is the last to accept numpy 1.x.
 $PIP "numpy<2" "opencv-python-headless<4.11" open_clip_torch webdataset nltk ftfy pycocotools \
   fvcore iopath timm scipy scikit-learn pillow matplotlib safetensors tensorboard "transformers>=4.30" pytest
+# ONNX export and its runner; the browser demo (Gradio) and its browser test (Selenium).
+$PIP "numpy<2" onnx onnxruntime gradio selenium
 
 # Noun extraction: the NLTK tagger data where its server is reachable (best effort, bounded in
 # time), and the offline path's WordNet 3.0 database (Debian's wordnet-base) where it is missing.
@@ -39,6 +41,20 @@ if [ ! -f /usr/share/wordnet/index.noun ] && command -v apt-get >/dev/null 2>&1;
     || { $SUDO apt-get update -qq >/dev/null 2>&1 \
          && $SUDO apt-get install -y -qq --no-install-recommends wordnet-base >/dev/null 2>&1; }; } \
     || echo "[install] wordnet-base could not be installed; noun extraction then needs the NLTK tagger data"
+fi
+
+# Headless Chromium for the browser demo's test and tools/screenshot_app.py: best effort, bounded in
+# time; without it that test is skipped.
+if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
+  echo "[install] chromium + chromium-driver (browser test of demo/app.py)"
+  { timeout 600 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      chromium chromium-driver >/dev/null 2>&1 \
+    || { timeout 300 $SUDO apt-get update -qq >/dev/null 2>&1 \
+         && timeout 600 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+              chromium chromium-driver >/dev/null 2>&1; }; } \
+    || echo "[install] Chromium could not be installed; the browser test of demo/app.py will be skipped"
 fi
 
 if ! $PY -c "import detectron2" >/dev/null 2>&1; then

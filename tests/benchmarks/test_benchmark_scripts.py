@@ -86,3 +86,15 @@ def test_peak_rss_probe_sees_new_pages():
     assert (bu.status_kib("VmHWM") - bu.status_kib("VmRSS")) / 1024 > 60
     assert bu.reset_peak_rss()
     assert (bu.status_kib("VmHWM") - bu.status_kib("VmRSS")) / 1024 < 8
+
+
+def test_onnx_speed_runs_and_agrees(capsys):
+    pytest.importorskip("onnxruntime")
+    rows = _load("onnx_speed").main(["--config", TINY, "--reps", "1", "--warmup", "0", "--threads", "1",
+                                     "--sizes", "64x64,75x131", "--templates", "identity"])
+    assert [r[0] for r in rows] == ["64x64 (1 win)", "75x131 (3 win)"]
+    for row in rows:
+        assert float(row[1]) > 0 and float(row[3]) > 0
+        assert float(row[6]) < 1e-4 and row[8].startswith("yes")
+    out = capsys.readouterr().out
+    assert "cpu flags: avx2=" in out and "onnxruntime " in out and "torch/ort" in out

@@ -54,8 +54,14 @@ def test_writes_overlay_and_group_pictures_per_image(demo, tmp_path, capsys):
 def test_read_vocabulary(demo, tmp_path):
     parser = demo.get_parser()
     base = ["--config-file", "x.yaml", "--input", "a.jpg", "--output", "o"]
-    args = parser.parse_args(base + ["--vocabulary", "person, dog,,grass "])
-    assert demo.read_vocabulary(args) == [["person"], ["dog"], ["grass"]]
+    args = parser.parse_args(base + ["--vocabulary", "person; dog, puppy;grass "])
+    assert demo.read_vocabulary(args) == [["person"], ["dog", "puppy"], ["grass"]]
+    args = parser.parse_args(base + ["--vocabulary", "person, dog,grass "])
+    with pytest.warns(FutureWarning, match="--vocabulary: .* comma-only form"):
+        assert demo.read_vocabulary(args) == [["person"], ["dog"], ["grass"]]
+    args = parser.parse_args(base + ["--vocabulary", "person;; dog"])
+    with pytest.raises(ValueError, match="--vocabulary: class 2 .* is empty"):
+        demo.read_vocabulary(args)
     file = tmp_path / "v.txt"
     file.write_text("car, cars\n# a comment\n\n  sky  \n")
     args = parser.parse_args(base + ["--vocabulary-file", str(file)])

@@ -10,6 +10,7 @@ from .nouns import (
 )
 from .templates import TEMPLATE_SETS, get_templates
 from .tokenizer import build_tokenizer
+from .vocabulary import format_vocabulary, parse_vocabulary, parse_vocabulary_entries, read_vocabulary_file
 
 __all__ = [
     "TEMPLATE_SETS",
@@ -28,4 +29,8 @@ __all__ = [
     "build_noun_extractor",
     "find_wordnet_dir",
     "tokenize",
+    "parse_vocabulary",
+    "parse_vocabulary_entries",
+    "read_vocabulary_file",
+    "format_vocabulary",
 ]

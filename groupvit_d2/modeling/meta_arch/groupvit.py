@@ -10,7 +10,7 @@ from detectron2.data import MetadataCatalog
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from timm.data.random_erasing import RandomErasing
 
-from ...data.text import build_tokenizer, get_templates
+from ...data.text import build_tokenizer, get_templates, parse_vocabulary_entries
 from ..dual_encoder import DualEncoder
 from ..freezing import freeze_except, freeze_norm_statistics
 from ..losses import (
@@ -106,7 +106,9 @@ class GroupViT(DualEncoder):
         self.tokenizer = build_tokenizer(context_length)
         self.topk = topk
         self.default_bg_thresh = default_bg_thresh
-        self.vocabulary = list(vocabulary)
+        # Lists of synonyms, one per class, in the `;`/`,` syntax of parse_vocabulary_entries.
+        self.vocabulary = (parse_vocabulary_entries(vocabulary, "MODEL.GROUPVIT.ZERO_SHOT.VOCABULARY",
+                                                    vocabulary_has_background) if len(vocabulary) else [])
         self.vocabulary_has_background = vocabulary_has_background
         if grouping not in GROUPING_METHODS:
             raise ValueError(f"MODEL.GROUPVIT.ZERO_SHOT.GROUPING must be one of {GROUPING_METHODS}, got {grouping!r}")
@@ -327,7 +329,7 @@ class GroupViT(DualEncoder):
             bg_thresh = self.default_bg_thresh if self.vocabulary_has_background else None
             if bg_thresh is not None:
                 names = names[1:]
-            key = "vocabulary:" + hashlib.sha1("\n".join(self.vocabulary).encode()).hexdigest()
+            key = "vocabulary:" + hashlib.sha1(repr(self.vocabulary).encode()).hexdigest()
         else:
             names, _, bg_thresh = class_names_from_metadata(MetadataCatalog.get(dataset_name), self.prompt_protocol)
             key = f"dataset:{dataset_name}|{self.prompt_protocol}"

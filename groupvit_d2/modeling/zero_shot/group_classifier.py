@@ -57,7 +57,8 @@ def group_class_affinity(
     logits = F.normalize(group_emb, dim=-1) @ classes.t() * logit_scale
     image_affinity = (F.normalize(image_emb, dim=-1) @ classes.t() * logit_scale).softmax(dim=-1)
     top = image_affinity.topk(k=min(int(topk), num_classes), dim=-1).indices
-    keep = torch.zeros_like(image_affinity, dtype=torch.bool).scatter_(-1, top, True)
+    # A tensor source rather than the scalar True: the ONNX tracer has no scatter_ with a bool scalar.
+    keep = torch.zeros_like(image_affinity, dtype=torch.bool).scatter_(-1, top, torch.ones_like(top, dtype=torch.bool))
     masked = logits.masked_fill(~keep.unsqueeze(1), float("-inf"))
     return masked.softmax(dim=-1) * logits.softmax(dim=-1)
 

@@ -119,3 +119,16 @@ def test_group_embeddings_are_projected_in_fp32_under_bf16_autocast(model):
     assert low["group_embeds"].dtype == low["image_embeds"].dtype == torch.float32
     torch.testing.assert_close(low["group_embeds"], ref, rtol=0, atol=0)
     torch.testing.assert_close(low["group_embeds"], full["group_embeds"], rtol=0.1, atol=0.1)
+
+
+def test_configured_vocabulary_reads_the_semicolon_syntax(tiny_cfg):
+    tiny_cfg.MODEL.GROUPVIT.ZERO_SHOT.VOCABULARY = ["background", "ball, balls; box", "tree"]
+    tiny_cfg.MODEL.GROUPVIT.ZERO_SHOT.VOCABULARY_HAS_BACKGROUND = True
+    model = build_model(tiny_cfg).eval()
+    assert model.vocabulary == [["background"], ["ball", "balls"], ["box"], ["tree"]]
+    out = model([{"image": torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)}])
+    assert out[0]["sem_seg"].shape == (4, 64, 64)  # background + 3 classes
+    tiny_cfg.MODEL.GROUPVIT.ZERO_SHOT.VOCABULARY = ["ball", "box; ball"]
+    tiny_cfg.MODEL.GROUPVIT.ZERO_SHOT.VOCABULARY_HAS_BACKGROUND = False
+    with pytest.raises(ValueError, match="MODEL.GROUPVIT.ZERO_SHOT.VOCABULARY: 'ball' appears in classes 1 and 3"):
+        build_model(tiny_cfg)
