@@ -5,6 +5,8 @@
 # Detectron2: installed only where `import detectron2` fails, so a user's own build is never replaced.
 set -euo pipefail
 PY=${PYTHON:-python3}
+WITH_BROWSER=0
+if [ "${1:-}" = "--with-browser" ]; then WITH_BROWSER=1; fi
 PIP="$PY -m pip install --disable-pip-version-check -q"
 
 if ! $PY -c "import torch, torchvision" >/dev/null 2>&1; then
@@ -43,9 +45,9 @@ if [ ! -f /usr/share/wordnet/index.noun ] && command -v apt-get >/dev/null 2>&1;
     || echo "[install] wordnet-base could not be installed; noun extraction then needs the NLTK tagger data"
 fi
 
-# Headless Chromium for the browser demo's test and tools/screenshot_app.py: best effort, bounded in
-# time; without it that test is skipped.
-if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+# Headless Chromium for the browser demo's test and tools/screenshot_app.py (`--with-browser`, as
+# tools/run_tests.sh asks): best effort, bounded in time; without it that test is skipped.
+if [ "$WITH_BROWSER" = 1 ] && ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
   echo "[install] chromium + chromium-driver (browser test of demo/app.py)"
