@@ -14,7 +14,7 @@ import detectron2.utils.comm as comm
 from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, hooks, launch
-from detectron2.evaluation import DatasetEvaluators, SemSegEvaluator
+from detectron2.evaluation import DatasetEvaluator, DatasetEvaluators
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
 
@@ -26,6 +26,9 @@ from groupvit_d2.engine import MixedPrecisionTrainer, build_groupvit_optimizer, 
 from groupvit_d2.engine.mixed_precision import parse_amp_dtype
 from groupvit_d2.evaluation import GroupPicturesWriter, build_diagnostic_evaluators
 from groupvit_d2.evaluation.boundary_iou import BoundaryIoUEvaluator
+from groupvit_d2.evaluation.file_notes import NameFilesOnError, NamingEvaluator
+from groupvit_d2.evaluation.sem_seg_evaluator import CheckedSemSegEvaluator
+from groupvit_d2.evaluation.split_check import check_sem_seg_split
 from groupvit_d2.evaluation.jaccard import JaccardEvaluator
 
 
@@ -59,7 +62,8 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None, model=None):
         output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-        evaluators = [SemSegEvaluator(dataset_name, distributed=True, output_dir=output_folder)]
+        evaluators = [CheckedSemSegEvaluator(dataset_name, distributed=True, output_dir=output_folder,
+                                             out_of_range=cfg.TEST.OUT_OF_RANGE_LABELS)]
         if cfg.TEST.GROUP_PICTURES > 0 and model is not None:
             evaluators.append(GroupPicturesWriter(dataset_name, model, os.path.join(output_folder, "pictures"),
                                                   max_images=cfg.TEST.GROUP_PICTURES))
@@ -77,9 +81,16 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def test(cls, cfg, model, evaluators=None):
+        if cfg.TEST.CHECK_SPLIT:
+            # Every bad file of every split at once, before hours of inference depend on them.
+            for name in cfg.DATASETS.TEST:
+                check_sem_seg_split(name, cfg.TEST.OUT_OF_RANGE_LABELS)
         if evaluators is None:
             evaluators = [cls.build_evaluator(cfg, name, model=model) for name in cfg.DATASETS.TEST]
-        results = super().test(cfg, model, evaluators)
+        if isinstance(evaluators, DatasetEvaluator):
+            evaluators = [evaluators]
+        evaluators = [NamingEvaluator(e) for e in evaluators]
+        results = super().test(cfg, NameFilesOnError(model), evaluators)
         if comm.is_main_process() and results:
             by_dataset = results if len(cfg.DATASETS.TEST) > 1 else {cfg.DATASETS.TEST[0]: results}
             logging.getLogger("groupvit_d2").info("Zero-shot semantic segmentation:\n" + results_table(by_dataset))
@@ -102,9 +113,26 @@ def setup(args):
     return cfg
 
 
+def check_eval_weights(cfg, resume):
+    """Refuse to score a randomly initialised model unless TEST.ALLOW_RANDOM_WEIGHTS asks for it."""
+    if cfg.MODEL.WEIGHTS or (resume and PathManager.exists(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))):
+        return
+    if not cfg.TEST.ALLOW_RANDOM_WEIGHTS:
+        raise ValueError(
+            "--eval-only without MODEL.WEIGHTS would evaluate a randomly initialised model. Give the "
+            "checkpoint to evaluate (MODEL.WEIGHTS <file, URL or groupvit:// name>, or --resume with "
+            f"a last_checkpoint in OUTPUT_DIR={cfg.OUTPUT_DIR}), or set TEST.ALLOW_RANDOM_WEIGHTS True "
+            "to evaluate random weights on purpose."
+        )
+    logging.getLogger("groupvit_d2").warning(
+        "TEST.ALLOW_RANDOM_WEIGHTS: evaluating a randomly initialised model (MODEL.WEIGHTS is empty)."
+    )
+
+
 def main(args):
     cfg = setup(args)
     if args.eval_only:
+        check_eval_weights(cfg, args.resume)
         model = Trainer.build_model(cfg)
         GroupViTCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         return Trainer.test(cfg, model)
