@@ -13,7 +13,16 @@ import weakref
 import detectron2.utils.comm as comm
 from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, hooks, launch
+from detectron2.engine import (
+    DefaultTrainer,
+    SimpleTrainer,
+    TrainerBase,
+    create_ddp_model,
+    default_argument_parser,
+    default_setup,
+    hooks,
+    launch,
+)
 from detectron2.evaluation import DatasetEvaluator, DatasetEvaluators
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
@@ -21,9 +30,12 @@ from detectron2.utils.logger import setup_logger
 from groupvit_d2 import add_groupvit_config
 from groupvit_d2.checkpoint import GroupViTCheckpointer
 from groupvit_d2.data.dataset_mappers.zero_shot_semseg_mapper import ZeroShotSemSegDatasetMapper
+from groupvit_d2.data.image_text_dataset import ImageTextWebDataset
 from groupvit_d2.data.train_loaders import build_train_loader
 from groupvit_d2.engine import MixedPrecisionTrainer, build_groupvit_optimizer, results_table
 from groupvit_d2.engine.mixed_precision import parse_amp_dtype
+from groupvit_d2.engine.resume_state import CaptureRNGStates, RNGStates, set_data_start
+from groupvit_d2.engine.sample_counts import SkippedSamplesHook
 from groupvit_d2.evaluation import GroupPicturesWriter, build_diagnostic_evaluators
 from groupvit_d2.evaluation.boundary_iou import BoundaryIoUEvaluator
 from groupvit_d2.evaluation.file_notes import NameFilesOnError, NamingEvaluator
@@ -36,18 +48,53 @@ class Trainer(DefaultTrainer):
     """DefaultTrainer with GroupViT's data, optimizer, checkpoint formats and evaluation."""
 
     def __init__(self, cfg):
-        super().__init__(cfg)
-        # Loads the official and Hugging Face formats as well as Detectron2's own.
-        self.checkpointer = GroupViTCheckpointer(self._trainer.model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
-        for h in self._hooks:
-            if isinstance(h, hooks.PeriodicCheckpointer):
-                h.checkpointer = self.checkpointer
+        # DefaultTrainer.__init__, except for three things: the model is wrapped for several
+        # processes on CPUs too (gloo, no device_ids); mixed precision uses MixedPrecisionTrainer
+        # (Detectron2's AMPTrainer needs CUDA and float16; this one runs bf16 on any device); and
+        # the checkpointer reads every GroupViT format, saves atomically, and keeps the random
+        # generator states that an exact resume needs.
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        model = create_ddp_model(model, broadcast_buffers=False, **_ddp_device_args(model))
         if cfg.SOLVER.AMP.ENABLED:
-            # Detectron2's AMPTrainer needs CUDA and float16; this one runs bf16 on any device.
-            inner = self._trainer
-            self._trainer = MixedPrecisionTrainer(
-                inner.model, inner.data_loader, inner.optimizer, dtype=parse_amp_dtype(cfg.SOLVER.AMP.DTYPE)
-            )
+            self._trainer = MixedPrecisionTrainer(model, data_loader, optimizer,
+                                                  dtype=parse_amp_dtype(cfg.SOLVER.AMP.DTYPE))
+        else:
+            self._trainer = SimpleTrainer(model, data_loader, optimizer)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.rng_states = RNGStates()
+        self.checkpointer = GroupViTCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self),
+                                                 rng=self.rng_states)
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    def build_hooks(self):
+        ret = super().build_hooks()
+        # Both run in after_step on every process, before the checkpointer and the writers.
+        first = next(i for i, h in enumerate(ret) if isinstance(h, (hooks.PeriodicCheckpointer, hooks.EvalHook)))
+        extra = [CaptureRNGStates(self.rng_states, self.cfg.SOLVER.CHECKPOINT_PERIOD, self.max_iter)]
+        dataset = getattr(self._trainer.data_loader, "dataset", None)
+        if isinstance(dataset, ImageTextWebDataset):
+            extra.append(SkippedSamplesHook(dataset, period=20))
+        return ret[:first] + extra + ret[first:]
+
+    def resume_or_load(self, resume=True):
+        super().resume_or_load(resume=resume)
+        if self.start_iter > 0:
+            # Continue the data stream where the interrupted run stopped instead of re-reading it.
+            if set_data_start(self._trainer.data_loader, self.start_iter):
+                logging.getLogger("groupvit_d2").info(
+                    "Resuming the training data stream after %d iterations", self.start_iter)
+            else:
+                logging.getLogger("groupvit_d2").warning(
+                    "This training loader cannot continue its data stream; the resumed run reads it from its start.")
 
     @classmethod
     def build_train_loader(cls, cfg):
@@ -111,6 +158,12 @@ def setup(args):
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="groupvit_d2")
     return cfg
+
+
+def _ddp_device_args(model):
+    # DistributedDataParallel takes device_ids only for a model on one GPU; on CPUs (gloo) none.
+    device = next(model.parameters()).device
+    return {} if device.type == "cuda" else {"device_ids": None}
 
 
 def check_eval_weights(cfg, resume):
