@@ -47,6 +47,8 @@ from groupvit_d2.evaluation.jaccard import JaccardEvaluator
 class Trainer(DefaultTrainer):
     """DefaultTrainer with GroupViT's data, optimizer, checkpoint formats and evaluation."""
 
+    _checked_splits = set()
+
     def __init__(self, cfg):
         # DefaultTrainer.__init__, except for three things: the model is wrapped for several
         # processes on CPUs too (gloo, no device_ids); mixed precision uses MixedPrecisionTrainer
@@ -129,9 +131,12 @@ class Trainer(DefaultTrainer):
     @classmethod
     def test(cls, cfg, model, evaluators=None):
         if cfg.TEST.CHECK_SPLIT:
-            # Every bad file of every split at once, before hours of inference depend on them.
+            # Every bad file of every split at once, before hours of inference depend on them; once
+            # per process, not at every evaluation during training.
             for name in cfg.DATASETS.TEST:
-                check_sem_seg_split(name, cfg.TEST.OUT_OF_RANGE_LABELS)
+                if (name, cfg.TEST.OUT_OF_RANGE_LABELS) not in cls._checked_splits:
+                    check_sem_seg_split(name, cfg.TEST.OUT_OF_RANGE_LABELS)
+                    cls._checked_splits.add((name, cfg.TEST.OUT_OF_RANGE_LABELS))
         if evaluators is None:
             evaluators = [cls.build_evaluator(cfg, name, model=model) for name in cfg.DATASETS.TEST]
         if isinstance(evaluators, DatasetEvaluator):
