@@ -1,6 +1,5 @@
 """Evaluation refuses what would give wrong numbers, and checks a split before inference."""
 import json
-import os
 
 import numpy as np
 import pytest
