@@ -1,5 +1,6 @@
-"""A run killed during a checkpoint save resumes from the intact checkpoint and then trains exactly
-like the uninterrupted run: same data stream, same random draws, same final weights and loss."""
+"""A run killed (SIGKILL) during training or during a checkpoint save resumes from the last intact
+checkpoint and then trains exactly like the uninterrupted run: same data stream, same random draws,
+same losses and final weights."""
 import json
 import os
 import signal
@@ -68,14 +69,17 @@ def data_root(tmp_path_factory):
     return root
 
 
-def test_kill_during_a_save_then_resume_repeats_the_uninterrupted_run(data_root, tmp_path):
-    whole, broken = tmp_path / "whole", tmp_path / "broken"
-    whole_losses = _train_in_process(data_root, whole)
+@pytest.fixture(scope="module")
+def whole(data_root, tmp_path_factory):
+    """The uninterrupted run: (output folder, per-iteration losses)."""
+    out = tmp_path_factory.mktemp("whole")
+    return out, _train_in_process(data_root, out)
 
-    # The same run, killed with SIGKILL half-way through writing its second checkpoint.
-    script = textwrap.dedent(f"""
-        import os, runpy, signal, sys, torch
-        sys.path.insert(0, {ROOT!r})
+
+# Code run before train_net.py in the killed process: SIGKILL half-way through writing the second
+# checkpoint, or at the start of an iteration after the first checkpoint.
+KILLS = {
+    "during_a_save": """
         real_save = torch.save
         def save(data, f, *args, **kwargs):
             real_save(data, f, *args, **kwargs)
@@ -84,13 +88,31 @@ def test_kill_during_a_save_then_resume_repeats_the_uninterrupted_run(data_root,
                 f.truncate(f.tell() // 2)
                 os.kill(os.getpid(), signal.SIGKILL)
         torch.save = save
+    """,
+    "during_training": """
+        from detectron2.engine import SimpleTrainer
+        real_step = SimpleTrainer.run_step
+        def run_step(self):
+            if self.iter == 4:
+                os.kill(os.getpid(), signal.SIGKILL)
+            real_step(self)
+        SimpleTrainer.run_step = run_step
+    """,
+}
+
+
+@pytest.mark.parametrize("kill", sorted(KILLS))
+def test_killed_run_resumes_like_the_uninterrupted_run(data_root, whole, tmp_path, kill):
+    (whole, whole_losses), broken = whole, tmp_path / "broken"
+    script = "import os, runpy, signal, sys, torch\n" + textwrap.dedent(KILLS[kill]) + textwrap.dedent(f"""
+        sys.path.insert(0, {ROOT!r})
         sys.argv = ["train_net.py", "--config-file", {CONFIG!r}] + {_opts(data_root, broken)!r}
         runpy.run_path({os.path.join(ROOT, "train_net.py")!r}, run_name="__main__")
     """)
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
-    # last_checkpoint never names the truncated file.
+    # last_checkpoint never names a truncated file.
     assert (broken / "last_checkpoint").read_text().strip() == "model_0000002.pth"
     assert not (broken / "model_0000005.pth").exists() and not (broken / "model_final.pth").exists()
 
