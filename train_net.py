@@ -13,22 +13,37 @@ import weakref
 import detectron2.utils.comm as comm
 from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, hooks, launch
-from detectron2.evaluation import DatasetEvaluators, SemSegEvaluator
+from detectron2.engine import (
+    DefaultTrainer,
+    SimpleTrainer,
+    TrainerBase,
+    create_ddp_model,
+    default_argument_parser,
+    default_setup,
+    hooks,
+    launch,
+)
+from detectron2.evaluation import DatasetEvaluator, DatasetEvaluators
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
 
 from groupvit_d2 import add_groupvit_config
 from groupvit_d2.checkpoint import GroupViTCheckpointer
 from groupvit_d2.data.dataset_mappers.zero_shot_semseg_mapper import ZeroShotSemSegDatasetMapper
+from groupvit_d2.data.image_text_dataset import ImageTextWebDataset
 from groupvit_d2.data.train_loaders import build_train_loader
 from groupvit_d2.engine import MixedPrecisionTrainer, build_groupvit_optimizer, results_table
 from groupvit_d2.engine.grouping_health_hook import GroupingHealthHook
 from groupvit_d2.engine.mixed_precision import parse_amp_dtype
 from groupvit_d2.engine.lr_scheduler import build_lr_scheduler
+from groupvit_d2.engine.resume_state import CaptureRNGStates, RNGStates, set_data_start
+from groupvit_d2.engine.sample_counts import SkippedSamplesHook
 from groupvit_d2.evaluation import GroupPicturesWriter, build_diagnostic_evaluators
 from groupvit_d2.evaluation.boundary_iou import BoundaryIoUEvaluator
+from groupvit_d2.evaluation.file_notes import NameFilesOnError, NamingEvaluator
 from groupvit_d2.evaluation.grouping_health import GroupingHealthEvaluator
+from groupvit_d2.evaluation.sem_seg_evaluator import CheckedSemSegEvaluator
+from groupvit_d2.evaluation.split_check import check_sem_seg_split
 from groupvit_d2.modeling.meta_arch.groupvit import GroupViT
 from groupvit_d2.evaluation.jaccard import JaccardEvaluator
 
@@ -36,27 +51,59 @@ from groupvit_d2.evaluation.jaccard import JaccardEvaluator
 class Trainer(DefaultTrainer):
     """DefaultTrainer with GroupViT's data, optimizer, checkpoint formats and evaluation."""
 
+    _checked_splits = set()
+
     def __init__(self, cfg):
-        super().__init__(cfg)
-        # Loads the official and Hugging Face formats as well as Detectron2's own.
-        self.checkpointer = GroupViTCheckpointer(self._trainer.model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
-        for h in self._hooks:
-            if isinstance(h, hooks.PeriodicCheckpointer):
-                h.checkpointer = self.checkpointer
+        # DefaultTrainer.__init__, except for three things: the model is wrapped for several
+        # processes on CPUs too (gloo, no device_ids); mixed precision uses MixedPrecisionTrainer
+        # (Detectron2's AMPTrainer needs CUDA and float16; this one runs bf16 on any device); and
+        # the checkpointer reads every GroupViT format, saves atomically, and keeps the random
+        # generator states that an exact resume needs.
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        model = create_ddp_model(model, broadcast_buffers=False, **_ddp_device_args(model))
         if cfg.SOLVER.AMP.ENABLED:
-            # Detectron2's AMPTrainer needs CUDA and float16; this one runs bf16 on any device.
-            inner = self._trainer
-            self._trainer = MixedPrecisionTrainer(
-                inner.model, inner.data_loader, inner.optimizer, dtype=parse_amp_dtype(cfg.SOLVER.AMP.DTYPE)
-            )
+            self._trainer = MixedPrecisionTrainer(model, data_loader, optimizer,
+                                                  dtype=parse_amp_dtype(cfg.SOLVER.AMP.DTYPE))
+        else:
+            self._trainer = SimpleTrainer(model, data_loader, optimizer)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.rng_states = RNGStates()
+        self.checkpointer = GroupViTCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self),
+                                                 rng=self.rng_states)
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
 
     def build_hooks(self):
-        hooks_list = super().build_hooks()
-        # Before the writers (the last hooks), so the figures reach the same metrics.json line.
-        # Every grouping starts uniform: the collapse warning waits for a fifth of the schedule.
-        hooks_list.insert(-1, GroupingHealthHook(period=self.cfg.TEST.GROUPING_HEALTH.PERIOD,
-                                                 warn_after=self.cfg.SOLVER.MAX_ITER // 5))
-        return hooks_list
+        ret = super().build_hooks()
+        # These run in after_step on every process, before the checkpointer and the writers, so
+        # their figures reach the same metrics.json line. Every grouping starts uniform: the
+        # collapse warning waits for a fifth of the schedule.
+        first = next(i for i, h in enumerate(ret) if isinstance(h, (hooks.PeriodicCheckpointer, hooks.EvalHook)))
+        extra = [CaptureRNGStates(self.rng_states, self.cfg.SOLVER.CHECKPOINT_PERIOD, self.max_iter),
+                 GroupingHealthHook(period=self.cfg.TEST.GROUPING_HEALTH.PERIOD, warn_after=self.max_iter // 5)]
+        dataset = getattr(self._trainer.data_loader, "dataset", None)
+        if isinstance(dataset, ImageTextWebDataset):
+            extra.append(SkippedSamplesHook(dataset, period=20))
+        return ret[:first] + extra + ret[first:]
+
+    def resume_or_load(self, resume=True):
+        super().resume_or_load(resume=resume)
+        if self.start_iter > 0:
+            # Continue the data stream where the interrupted run stopped instead of re-reading it.
+            if set_data_start(self._trainer.data_loader, self.start_iter):
+                logging.getLogger("groupvit_d2").info(
+                    "Resuming the training data stream after %d iterations", self.start_iter)
+            else:
+                logging.getLogger("groupvit_d2").warning(
+                    "This training loader cannot continue its data stream; the resumed run reads it from its start.")
 
     @classmethod
     def build_train_loader(cls, cfg):
@@ -71,7 +118,8 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None, model=None):
         output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-        evaluators = [SemSegEvaluator(dataset_name, distributed=True, output_dir=output_folder)]
+        evaluators = [CheckedSemSegEvaluator(dataset_name, distributed=True, output_dir=output_folder,
+                                             out_of_range=cfg.TEST.OUT_OF_RANGE_LABELS)]
         if cfg.TEST.GROUP_PICTURES > 0 and model is not None:
             evaluators.append(GroupPicturesWriter(dataset_name, model, os.path.join(output_folder, "pictures"),
                                                   max_images=cfg.TEST.GROUP_PICTURES))
@@ -96,9 +144,19 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def test(cls, cfg, model, evaluators=None):
+        if cfg.TEST.CHECK_SPLIT:
+            # Every bad file of every split at once, before hours of inference depend on them; once
+            # per process, not at every evaluation during training.
+            for name in cfg.DATASETS.TEST:
+                if (name, cfg.TEST.OUT_OF_RANGE_LABELS) not in cls._checked_splits:
+                    check_sem_seg_split(name, cfg.TEST.OUT_OF_RANGE_LABELS)
+                    cls._checked_splits.add((name, cfg.TEST.OUT_OF_RANGE_LABELS))
         if evaluators is None:
             evaluators = [cls.build_evaluator(cfg, name, model=model) for name in cfg.DATASETS.TEST]
-        results = super().test(cfg, model, evaluators)
+        if isinstance(evaluators, DatasetEvaluator):
+            evaluators = [evaluators]
+        evaluators = [NamingEvaluator(e) for e in evaluators]
+        results = super().test(cfg, NameFilesOnError(model), evaluators)
         if comm.is_main_process() and results:
             by_dataset = results if len(cfg.DATASETS.TEST) > 1 else {cfg.DATASETS.TEST[0]: results}
             logging.getLogger("groupvit_d2").info("Zero-shot semantic segmentation:\n" + results_table(by_dataset))
@@ -121,9 +179,32 @@ def setup(args):
     return cfg
 
 
+def _ddp_device_args(model):
+    # DistributedDataParallel takes device_ids only for a model on one GPU; on CPUs (gloo) none.
+    device = next(model.parameters()).device
+    return {} if device.type == "cuda" else {"device_ids": None}
+
+
+def check_eval_weights(cfg, resume):
+    """Refuse to score a randomly initialised model unless TEST.ALLOW_RANDOM_WEIGHTS asks for it."""
+    if cfg.MODEL.WEIGHTS or (resume and PathManager.exists(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))):
+        return
+    if not cfg.TEST.ALLOW_RANDOM_WEIGHTS:
+        raise ValueError(
+            "--eval-only without MODEL.WEIGHTS would evaluate a randomly initialised model. Give the "
+            "checkpoint to evaluate (MODEL.WEIGHTS <file, URL or groupvit:// name>, or --resume with "
+            f"a last_checkpoint in OUTPUT_DIR={cfg.OUTPUT_DIR}), or set TEST.ALLOW_RANDOM_WEIGHTS True "
+            "to evaluate random weights on purpose."
+        )
+    logging.getLogger("groupvit_d2").warning(
+        "TEST.ALLOW_RANDOM_WEIGHTS: evaluating a randomly initialised model (MODEL.WEIGHTS is empty)."
+    )
+
+
 def main(args):
     cfg = setup(args)
     if args.eval_only:
+        check_eval_weights(cfg, args.resume)
         model = Trainer.build_model(cfg)
         GroupViTCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         return Trainer.test(cfg, model)

@@ -18,7 +18,9 @@ read as one class a name, with a deprecation warning. --vocabulary-file holds on
 line may list synonyms separated by commas ("car, cars"); blank lines and lines starting with "#"
 are skipped. For each image <stem>, the output folder receives
 <stem>_seg.png (the class overlay drawn by Detectron2's Visualizer) and <stem>_groups_stage<l>.png
-(the groups of each grouping stage, coloured over the image).
+(the groups of each grouping stage, coloured over the image). Each class keeps its colour from
+run to run. An image that cannot be read or segmented is reported and skipped; the others are
+still processed, and the command then exits with status 1, listing every failed file.
 """
 import argparse
 import glob
@@ -114,7 +116,7 @@ def write_demo_pictures(image, prediction, output_dir, stem, num_groups=()):
         list[str]: the written paths: <stem>_seg.png, then <stem>_groups_stage<l>.png per stage.
     """
     metadata = Metadata(name="demo", stuff_classes=prediction["class_names"])
-    labels = prediction["sem_seg"].argmax(0).cpu().numpy()
+    labels = prediction["labels"].cpu().numpy()
     paths = [os.path.join(output_dir, f"{stem}_seg.png")]
     Image.fromarray(draw_semantic_segmentation(image, labels, metadata)).save(paths[0])
     for stage, groups in enumerate(prediction["group_maps"], start=1):
@@ -127,9 +129,15 @@ def write_demo_pictures(image, prediction, output_dir, stem, num_groups=()):
 
 
 def main(argv=None):
+    """Segment every image; returns the written paths. Raises SystemExit(1-style message) after
+    processing all images when some of them failed."""
     args = get_parser().parse_args(argv)
     setup_logger(name="groupvit_d2")
     logger = setup_logger(name="demo")
+    # Python warnings (duplicate class names, ...) become log records; without a handler on
+    # "py.warnings" they would be dropped.
+    logging.captureWarnings(True)
+    setup_logger(name="py.warnings")
     cfg = setup_cfg(args)
     vocabulary = read_vocabulary(args)
     images = find_images(args.input)
@@ -140,18 +148,26 @@ def main(argv=None):
     predictor = GroupViTPredictor(cfg, input_format="RGB")
     read_image = ImageReader("RGB")
     os.makedirs(args.output, exist_ok=True)
-    written, used = [], set()
+    written, used, failed = [], set(), []
     for path in images:
-        image = read_image(path)
-        prediction = predictor(image, vocabulary, background_threshold=background_threshold)
-        paths = write_demo_pictures(image, prediction, args.output, _output_stem(path, used),
-                                    cfg.MODEL.GROUPVIT.NUM_OUTPUT_GROUPS)
+        try:
+            image = read_image(path)
+            prediction = predictor(image, vocabulary, background_threshold=background_threshold, return_scores=False)
+            paths = write_demo_pictures(image, prediction, args.output, _output_stem(path, used),
+                                        cfg.MODEL.GROUPVIT.NUM_OUTPUT_GROUPS)
+        except Exception as err:  # noqa: BLE001  (one bad file must not stop the others)
+            logger.error("%s failed: %s: %s", path, type(err).__name__, err)
+            failed.append((path, f"{type(err).__name__}: {err}"))
+            continue
         logger.info("%s -> %s", path, ", ".join(paths))
         written += paths
-    print(f"Wrote {len(written)} pictures for {len(images)} image(s) to {os.path.abspath(args.output)}")
+    done = len(images) - len(failed)
+    print(f"Wrote {len(written)} pictures for {done} image(s) to {os.path.abspath(args.output)}")
+    if failed:
+        lines = "\n".join(f"  {path}: {error}" for path, error in failed)
+        raise SystemExit(f"{len(failed)} of {len(images)} image(s) failed:\n{lines}")
     return written
 
 
 if __name__ == "__main__":
-    logging.captureWarnings(True)
     main()

@@ -21,6 +21,7 @@ def add_groupvit_config(cfg):
     _add_solver_config(cfg)
     _add_alternative_models_config(cfg)
     _add_diagnostics_config(cfg)
+    _add_failure_handling_config(cfg)
 
 
 def _add_model_config(cfg):
@@ -344,3 +345,15 @@ def _add_alternative_models_config(cfg):
     cfg.TEST.JACCARD.MATCHING = "best"
     # Leave the background segment (class 0 of datasets with a background) out of the index.
     cfg.TEST.JACCARD.IGNORE_BACKGROUND = False
+
+
+def _add_failure_handling_config(cfg):
+    # --eval-only without MODEL.WEIGHTS would score a randomly initialised model; that is refused
+    # unless asked for here (baselines, smoke tests).
+    cfg.TEST.ALLOW_RANDOM_WEIGHTS = False
+    # Before inference, every image header and label map of each DATASETS.TEST split is checked
+    # (readable, sizes matching, ids in range) and every bad file is reported at once.
+    cfg.TEST.CHECK_SPLIT = True
+    # Label ids that are neither a class nor the ignore value: "error" stops with the file and the
+    # ids; "ignore" treats those pixels as ignored, warns, and reports the count in the results.
+    cfg.TEST.OUT_OF_RANGE_LABELS = "error"

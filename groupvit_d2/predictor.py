@@ -11,9 +11,36 @@ from .checkpoint import GroupViTCheckpointer
 from .data.dataset_mappers import ZeroShotSemSegDatasetMapper
 from .data.text import parse_vocabulary, parse_vocabulary_entries
 
-__all__ = ["GroupViTPredictor"]
+__all__ = ["GroupViTPredictor", "upsampled_argmax"]
 
 logger = logging.getLogger(__name__)
+
+# Upsampled class scores held at once when only labels are asked for (float32 elements: 256 MB).
+LABEL_CHUNK_ELEMENTS = 64 * 1024 * 1024
+
+
+def upsampled_argmax(scores, size, max_elements=LABEL_CHUNK_ELEMENTS):
+    """argmax over classes of the bilinear upsampling of (C, h, w) scores to `size`, without
+    holding all C upsampled maps: classes are upsampled a chunk at a time and a running maximum
+    is kept. Returns an (H, W) int64 tensor, the labels of ``F.interpolate(...).argmax(0)``.
+    """
+    height, width = (int(v) for v in size)
+    per_class = max(1, height * width)
+    chunk = max(1, min(scores.shape[0], max_elements // per_class))
+    best = labels = None
+    for start in range(0, scores.shape[0], chunk):
+        up = F.interpolate(scores[None, start : start + chunk], size=(height, width), mode="bilinear",
+                           align_corners=False)[0]
+        value, index = up.max(0)
+        if best is None:
+            best, labels = value, index + start
+        else:
+            # Strictly greater keeps the first maximal class on ties, as argmax does.
+            better = value > best
+            best = torch.where(better, value, best)
+            labels = torch.where(better, index + start, labels)
+        del up
+    return labels
 
 
 class GroupViTPredictor:
@@ -75,7 +102,7 @@ class GroupViTPredictor:
         return torch.as_tensor(np.ascontiguousarray(resized.transpose(2, 0, 1)))
 
     @torch.no_grad()
-    def __call__(self, image, vocabulary, background_threshold=None):
+    def __call__(self, image, vocabulary, background_threshold=None, return_scores=True):
         """
         Args:
             image (np.ndarray): (H, W, 3) uint8 in `input_format`, or (H, W) grayscale.
@@ -83,12 +110,17 @@ class GroupViTPredictor:
                 or a list of C classes, each a name, a comma-separated string of synonyms
                 ("car, cars") or a list of synonyms (see groupvit_d2.data.text.vocabulary).
             background_threshold (float or None): when set, a "background" class 0 is predicted
-                where no class reaches this score (SPEC section 3; 0.95 for VOC-like vocabularies).
+                where no class reaches this score (0.95 for VOC-like vocabularies).
+            return_scores (bool): also return the (C', H, W) scores. Without them, memory no longer
+                grows with classes x input pixels: the scores stay at the evaluation resolution and
+                the labels are taken from their upsampling a chunk of classes at a time (the same
+                labels as the argmax of the full scores, up to float rounding).
 
         Returns:
             dict:
                 "sem_seg": (C', H, W) float class probabilities at the input size, C' = C + 1 with
-                    a background;
+                    a background (only with `return_scores`);
+                "labels": (H, W) int64 class indices into "class_names";
                 "class_names": C' display names (the first synonym of each class, "background"
                     first when there is one);
                 "group_maps": per grouping stage, an (H, W) int64 tensor of group ids (argmax of the
@@ -106,7 +138,14 @@ class GroupViTPredictor:
             "class_names": [list(names) for names in parsed],
             "background_threshold": None if background_threshold is None else float(background_threshold),
         }
-        sem_seg = self.model([sample])[0]["sem_seg"]
+        out = {}
+        if return_scores or not _has_segment_steps(self.model):
+            out["sem_seg"] = self.model([sample])[0]["sem_seg"]
+            out["labels"] = out["sem_seg"].argmax(0)
+            if not return_scores:
+                del out["sem_seg"]
+        else:
+            out["labels"] = self._labels_at_input_size(sample)
         group_maps = [
             F.interpolate(g[None, None].float(), size=(height, width), mode="nearest")[0, 0].long()
             for g in self.model.group_maps(sample)
@@ -114,4 +153,24 @@ class GroupViTPredictor:
         names = [n[0] for n in parsed]
         if background_threshold is not None:
             names = ["background"] + names
-        return {"sem_seg": sem_seg, "class_names": names, "group_maps": group_maps}
+        return {**out, "class_names": names, "group_maps": group_maps}
+
+    def _labels_at_input_size(self, sample):
+        """The model's labels for `sample` without its (C, height, width) scores.
+
+        The model's scores at the input size are softmax(bilinear(z)) of its window-averaged scores
+        z at the evaluation size. Asking for them at the evaluation size gives softmax(z); its log
+        is z minus one value per pixel, which neither bilinear upsampling nor the argmax over
+        classes sees.
+        """
+        model = self.model
+        class_emb, bg_thresh = model.sample_class_embeddings(sample)
+        low_res = dict(sample, height=sample["image"].shape[-2], width=sample["image"].shape[-1])
+        probs = model.segment_sample(low_res, lambda crops: model.segment_crops(crops, class_emb, bg_thresh))
+        logits = probs.float().clamp_min_(torch.finfo(torch.float32).tiny).log_()
+        logits -= logits.max(0, keepdim=True).values  # small magnitudes, small rounding
+        return upsampled_argmax(logits, (sample["height"], sample["width"]))
+
+
+def _has_segment_steps(model):
+    return all(hasattr(model, name) for name in ("sample_class_embeddings", "segment_sample", "segment_crops"))

@@ -3,7 +3,13 @@
 Importing this package registers the ``groupvit://`` model-zoo paths with Detectron2's PathManager.
 """
 from .checkpointer import GroupViTCheckpointer, LoadReport
-from .errors import CheckpointError, CheckpointFormatError, CheckpointMismatchError, UnsafeCheckpointError
+from .errors import (
+    CheckpointError,
+    CheckpointFormatError,
+    CheckpointMismatchError,
+    CheckpointNotFoundError,
+    UnsafeCheckpointError,
+)
 from .formats import DETECTRON2, HUGGINGFACE, OFFICIAL, ConvertedCheckpoint, detect_format, read_checkpoint
 from .huggingface import (
     cfg_overrides_from_hf_config,
@@ -23,6 +29,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointFormatError",
     "CheckpointMismatchError",
+    "CheckpointNotFoundError",
     "UnsafeCheckpointError",
     "OFFICIAL",
     "HUGGINGFACE",

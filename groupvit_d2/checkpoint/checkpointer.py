@@ -2,13 +2,16 @@
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
+import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from ..modeling.layers.patch_embed import resize_pos_embed
-from .errors import CheckpointMismatchError
+from .atomic import atomic_open, is_intact_checkpoint, remove_partial_files
+from .errors import CheckpointError, CheckpointMismatchError, CheckpointNotFoundError
 from .formats import HUGGINGFACE, read_checkpoint
 from .huggingface import cfg_overrides_from_hf_config, find_hf_weights
 
@@ -60,6 +63,12 @@ class GroupViTCheckpointer(DetectionCheckpointer):
     embedding of another grid, which is resized bicubically as the official code does. Missing and
     unexpected keys are logged as one explicit report, kept in `last_report`; with
     ``strict=True`` any unexpected or (not expected) missing key raises CheckpointMismatchError.
+
+    Saving is atomic: a checkpoint is written to a partial file and renamed when complete, and
+    ``last_checkpoint`` is rewritten (atomically too) only after that, so a kill during a save
+    never leaves ``last_checkpoint`` naming a truncated file. When the checkpoint it names cannot
+    be read anyway (a disk fault, a file copied in part), ``resume_or_load`` names the latest
+    intact checkpoint of the folder and how to resume from it.
     """
 
     def __init__(self, model, save_dir="", *, strict=False, **checkpointables):
@@ -72,7 +81,68 @@ class GroupViTCheckpointer(DetectionCheckpointer):
         # fvcore's load wants a file; an HF model folder is read through its weights file.
         if path and os.path.isdir(path):
             path = find_hf_weights(path)
-        return super().load(path, *args, **kwargs)
+        if path and "://" not in path:
+            # fvcore would only assert; a local path with no file gets an error naming it.
+            file_path = path.split("?", 1)[0]
+            if not os.path.isfile(file_path):
+                raise CheckpointNotFoundError(
+                    f"Checkpoint {file_path} not found (MODEL.WEIGHTS or last_checkpoint): expected a "
+                    "checkpoint file, a Hugging Face model folder, a URL or a groupvit:// model-zoo name"
+                )
+        try:
+            return super().load(path, *args, **kwargs)
+        except BaseException:
+            # Detectron2 leaves its per-load state set when a load fails, and then refuses the next one.
+            self._parsed_url_during_load = None
+            self._converted = None
+            raise
+
+    def save(self, name, **kwargs):
+        if not self.save_dir or not self.save_to_disk:
+            return
+        if "://" in self.save_dir:
+            return super().save(name, **kwargs)
+        data = {"model": self.model.state_dict()}
+        for key, obj in self.checkpointables.items():
+            data[key] = obj.state_dict()
+        data.update(kwargs)
+        basename = f"{name}.pth"
+        save_file = os.path.join(self.save_dir, basename)
+        self.logger.info("Saving checkpoint to %s", save_file)
+        os.makedirs(self.save_dir, exist_ok=True)
+        with atomic_open(save_file, "wb") as f:
+            torch.save(data, f)
+        self.tag_last_checkpoint(basename)
+
+    def tag_last_checkpoint(self, last_filename_basename):
+        if "://" in self.save_dir:
+            return super().tag_last_checkpoint(last_filename_basename)
+        with atomic_open(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:
+            f.write(last_filename_basename)
+
+    def resume_or_load(self, path, *, resume=True):
+        if not (resume and self.has_checkpoint()):
+            return self.load(path, checkpointables=[])
+        if self.save_to_disk and "://" not in self.save_dir:
+            for partial in remove_partial_files(self.save_dir):
+                self.logger.info("Removed %s, left by a save that was interrupted", partial)
+        last = self.get_checkpoint_file()
+        try:
+            return self.load(last)
+        except CheckpointError as err:
+            raise type(err)(self._unreadable_last_checkpoint(last, err)) from err
+
+    def _unreadable_last_checkpoint(self, last, err):
+        """The message for a last checkpoint that cannot be read: which earlier one can be, and how."""
+        tag = os.path.join(self.save_dir, "last_checkpoint")
+        message = f"--resume: {tag} names {last}, which cannot be read:\n    {err}\n"
+        others = [p for p in self.get_all_checkpoint_files() if os.path.abspath(p) != os.path.abspath(last)]
+        intact = next((p for p in sorted(others, key=_checkpoint_order, reverse=True) if is_intact_checkpoint(p)), None)
+        if intact is None:
+            return message + (f"No other intact checkpoint is in {self.save_dir}: start again without --resume, "
+                              "or load weights with MODEL.WEIGHTS.")
+        return message + (f"The latest intact checkpoint is {intact}. To resume from it, run\n"
+                          f"    echo {os.path.basename(intact)} > {tag}\nthen the same command with --resume again.")
 
     def _load_file(self, filename):
         converted = read_checkpoint(filename)
@@ -150,6 +220,13 @@ class GroupViTCheckpointer(DetectionCheckpointer):
             return super()._log_incompatible_keys(incompatible)
         level = logging.WARNING if (report.missing or report.unexpected) else logging.INFO
         self.logger.log(level, "%s", report)
+
+
+def _checkpoint_order(path):
+    """Sort key of checkpoint files: model_final last, then by iteration, then by time."""
+    name = os.path.basename(path)
+    match = re.search(r"(\d+)\.pth$", name)
+    return (name == "model_final.pth", int(match.group(1)) if match else -1, os.path.getmtime(path))
 
 
 def _architecture_of(model):

@@ -15,3 +15,7 @@ class UnsafeCheckpointError(CheckpointError, RuntimeError):
 
 class CheckpointMismatchError(CheckpointError, ValueError):
     """A checkpoint whose tensors do not fit the model (another architecture or size)."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """A checkpoint path (MODEL.WEIGHTS or the one last_checkpoint names) with no file behind it."""

@@ -30,6 +30,11 @@ How each file is read:
   ``"config"``). Every state dict handed on is checked to hold tensors only
   (`check_state_dict`).
 
+Files in PyTorch's legacy (pre-1.6) format and plain Python pickles are not read when torch's
+restricted reader refuses them. The globals they name are listed statically (``pickletools``); if
+any does more than rebuild tensors and plain data, the file is reported as unsafe
+(UnsafeCheckpointError). No message passes on torch's advice to load with ``weights_only=False``.
+
 Truncated, corrupt or foreign files raise CheckpointFormatError, which names the file.
 """
 import collections
@@ -141,7 +146,84 @@ def _first_line(err):
         text = text.split(marker, 1)[1]
     # ... and in advice to allow-list the global, which is not ours to give either.
     text = text.split(" Please use `torch.serialization", 1)[0].strip()
-    return text.splitlines()[0] if text else ""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not _is_torch_advice(line)]
+    return lines[0] if lines else ""
+
+
+def _is_torch_advice(line):
+    lowered = line.lower()
+    return any(word in lowered for word in ("weights_only", "safe_globals", "trusted source", "torch.load"))
+
+
+# torch.save's pre-1.6 format: a pickled magic number, then protocol, system info and the payload.
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+# Globals that only rebuild tensors and plain data in a legacy torch file or a plain pickle.
+_DATA_GLOBAL_PREFIXES = ("torch._utils._rebuild", "torch._tensor._rebuild", "torch.serialization._get_layout")
+_DATA_GLOBAL_NAMES = {"collections.OrderedDict", "torch.Size", "torch.device"} | set(_DATA_BUILTINS)
+
+
+def _is_data_global(name):
+    return (name in _DATA_GLOBAL_NAMES or name.startswith(_DATA_GLOBAL_PREFIXES)
+            or (name.startswith("torch.") and name.endswith("Storage")))
+
+
+def _scan_pickles(path, max_pickles):
+    """(is_legacy, globals named) of the first pickles of a non-zip file, read statically.
+
+    pickletools only decodes opcodes: nothing is imported or called. None when the bytes are not
+    a pickle stream.
+    """
+    import pickletools
+
+    names, legacy = set(), False
+    with open(path, "rb") as f:
+        for index in range(max_pickles):
+            strings, memo = [], {}
+            try:
+                for op, arg, _ in pickletools.genops(f):
+                    if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8",
+                                   "SHORT_BINSTRING", "BINSTRING", "STRING"):
+                        strings.append(str(arg))
+                    elif op.name in ("BINPUT", "LONG_BINPUT", "PUT") and strings:
+                        memo[arg] = strings[-1]
+                    elif op.name == "MEMOIZE" and strings:
+                        memo[len(memo)] = strings[-1]
+                    elif op.name in ("BINGET", "LONG_BINGET", "GET") and arg in memo:
+                        strings.append(memo[arg])
+                    elif op.name in ("GLOBAL", "INST"):
+                        names.add(str(arg).replace(" ", "."))
+                    elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                        names.add(f"{strings[-2]}.{strings[-1]}")
+                    elif index == 0 and op.name in ("LONG1", "LONG4") and arg == _LEGACY_MAGIC:
+                        legacy = True
+            except Exception:  # noqa: BLE001  (not, or no longer, a pickle stream)
+                if index == 0:
+                    return None
+                break
+            if index == 0 and not legacy:
+                break
+    return legacy, names
+
+
+def _refuse_non_zip(path, first_error):
+    """The error for a legacy-format file or a plain pickle that torch's restricted reader refused."""
+    scanned = _scan_pickles(path, max_pickles=4)
+    if scanned is None:
+        return _corrupt(path, first_error)
+    legacy, names = scanned
+    kind = "is in PyTorch's legacy (pre-1.6) format" if legacy else "is a plain Python pickle (not torch.save's format)"
+    code = sorted(n for n in names if not _is_data_global(n))
+    if code:
+        return UnsafeCheckpointError(
+            f"Refusing to read checkpoint {path}: it {kind} and its pickle names {', '.join(code)}, "
+            "which would be imported and called while it is read. A checkpoint that runs code is unsafe; "
+            "use a file that holds tensors only (.pth written by a current torch.save, or .safetensors)."
+        )
+    return CheckpointFormatError(
+        f"Cannot read checkpoint {path}: it {kind}, a format that can run code while being read and is "
+        f"therefore not read ({_first_line(first_error) or 'refused by the restricted reader'}). Use a file "
+        "written by a current torch.save, or .safetensors."
+    )
 
 
 def load_torch_file(path):
@@ -161,12 +243,8 @@ def load_torch_file(path):
     except Exception as err:  # zip reader errors, EOFError, ...: the bytes are damaged
         raise _corrupt(path, err) from err
 
-    if "Unsupported global" in str(first_error) and not zipfile.is_zipfile(path):
-        raise CheckpointFormatError(
-            f"Cannot read checkpoint {path} safely: it is in PyTorch's legacy (pre-1.6) format and holds objects "
-            f"other than tensors ({_first_line(first_error)}). Re-save its state dict with a current PyTorch "
-            "in an environment you trust."
-        )
+    if not zipfile.is_zipfile(path):
+        raise _refuse_non_zip(path, first_error)
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception as err:

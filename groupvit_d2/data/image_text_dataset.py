@@ -4,7 +4,8 @@ A sample is the files of a shard that share a key: an image (.jpg, .jpeg, .png o
 caption (.txt, or .json with "caption", "text" or a "captions" list). Samples that cannot be used
 are skipped and counted by reason; non-RGB images are converted and counted by their mode. The
 counts of every DataLoader worker live in shared memory (`ImageTextWebDataset.skipped`,
-`.converted`), and each worker logs its own counts every `log_period` samples.
+`.converted`), and each worker logs its own counts every `log_period` samples. During training,
+SkippedSamplesHook puts the totals into Detectron2's event storage and summarises them at the end.
 """
 
 import glob
@@ -247,6 +248,9 @@ class ImageTextWebDataset(IterableDataset):
         self.log_period = max(1, int(log_period))
         self.counter = SampleCounter(max_workers)
         self.epoch = 0
+        # Batches (of _batch_size samples) a resumed run has already taken from this stream.
+        self._start_batches = 0
+        self._batch_size = 1
         # Per-process state (each DataLoader worker has its own copy).
         self._failures = 0
         self._read_count = 0
@@ -290,6 +294,29 @@ class ImageTextWebDataset(IterableDataset):
         """Start the next iteration at `epoch` (it changes the shard draws and the shuffling)."""
         self.epoch = int(epoch)
 
+    def start_after(self, iterations, batch_size):
+        """Continue, at the next iteration, after `iterations` batches of `batch_size` samples per
+        process were taken (what `--resume` needs): the same samples, in the same order, as the
+        uninterrupted run would read next.
+
+        The stream is a function of (seed, epoch, rank, worker, position), so whole resampled epochs
+        are skipped without reading; inside an epoch the skipped samples are read but not decoded
+        (their caption is parsed and their image header checked, to step over unusable samples as
+        the training did). An image whose header is fine but whose data is corrupt is counted as
+        taken there, so in that rare case the resumed stream is off by one.
+        Call it before the DataLoader is iterated.
+        """
+        self._start_batches, self._batch_size = int(iterations), max(1, int(batch_size))
+
+    def _start_position(self, worker_id, num_workers):
+        """(logical worker id, samples to skip): DataLoader asks its workers for batches in turn from
+        worker 0, so after B batches the uninterrupted run would ask worker B % W next; worker w of
+        the resumed run plays worker (w + B) % W."""
+        b = self._start_batches
+        logical = (worker_id + b) % num_workers
+        taken = b // num_workers + (1 if logical < b % num_workers else 0)
+        return logical, taken * self._batch_size
+
     def shards_for(self, epoch, worker_id, num_workers):
         """The shards one worker reads in one pass (resampled=False)."""
         urls = [u for corpus in self.corpora for u in corpus]
@@ -315,13 +342,18 @@ class ImageTextWebDataset(IterableDataset):
                     "set DATASETS.IMAGE_TEXT.RESAMPLE True or use fewer workers"
                 )
         epoch = self.epoch
+        worker_id, skip = self._start_position(worker_id, num_workers)
+        if self.resampled and skip:
+            per_epoch = self.samples_per_worker(worker_id, num_workers)
+            epoch, skip = epoch + skip // per_epoch, skip % per_epoch
+        skip = [skip]
         while True:
-            yield from self._epoch_samples(epoch, worker_id, num_workers)
+            yield from self._epoch_samples(epoch, worker_id, num_workers, skip)
             if not self.infinite:
                 return
             epoch += 1
 
-    def _epoch_samples(self, epoch, worker_id, num_workers):
+    def _epoch_samples(self, epoch, worker_id, num_workers, skip=(0,)):
         rng = random.Random(_mix_seed(self.seed, epoch, self.rank, worker_id))
         if self.resampled:
             limit = self.samples_per_worker(worker_id, num_workers)
@@ -360,6 +392,13 @@ class ImageTextWebDataset(IterableDataset):
             return
         produced = 0
         for sample in raw:
+            if skip[0] > 0:
+                if self._usable(sample, rng):
+                    skip[0] -= 1
+                    produced += 1
+                    if limit is not None and produced >= limit:
+                        return
+                continue
             self.counter.add("seen")
             self._read_count += 1
             out = self._decode(sample, rng)
@@ -377,6 +416,18 @@ class ImageTextWebDataset(IterableDataset):
             yield out
             if limit is not None and produced >= limit:
                 return
+
+    def _usable(self, sample, rng):
+        """What _decode would decide, without decoding the image (and drawing from `rng` alike)."""
+        caption, _, _ = self._caption(sample, rng)
+        ext = next((e for e in IMAGE_EXTENSIONS if e in sample), None)
+        if caption is None or ext is None:
+            return False
+        try:
+            Image.open(io.BytesIO(sample[ext]))
+        except Exception:  # noqa: BLE001
+            return False
+        return True
 
     def _read(self, urls):
         return wds.tarfile_samples(urls, handler=self._on_read_error)
@@ -400,8 +451,9 @@ class ImageTextWebDataset(IterableDataset):
         if reason not in self._warned:
             self._warned.add(reason)
             logger.warning(
-                "Image-text data: %s. Further cases are counted (see the dataset's "
-                "`skipped`) and logged every %d samples.",
+                "Image-text data: %s. Further cases are counted: in metrics.json and TensorBoard as "
+                "data/skipped/<reason> at every log period, in a summary when training ends, and in "
+                "this log every %d samples per worker.",
                 message,
                 self.log_period,
             )

@@ -2,6 +2,7 @@
 
 import logging
 
+import torch
 from detectron2.data import build_detection_train_loader, get_detection_dataset_dicts
 from detectron2.data.build import trivial_batch_collator, worker_init_reset_seed
 from detectron2.utils import comm
@@ -9,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from .dataset_mappers.image_text_mapper import ImageTextDatasetMapper
 from .image_text_dataset import ImageTextWebDataset
+from .resumable_sampler import ResumableTrainingSampler
 
 __all__ = ["build_image_text_train_loader"]
 
@@ -53,6 +55,9 @@ def build_image_text_train_loader(cfg, mapper=None):
         return build_detection_train_loader(
             dataset=dicts,
             mapper=mapper,
+            # Detectron2's sampler, able to continue where an interrupted run stopped (--resume).
+            sampler=ResumableTrainingSampler(len(dicts)),
+            seed=_loader_seed(cfg),
             total_batch_size=total,
             aspect_ratio_grouping=False,
             num_workers=num_workers,
@@ -75,4 +80,11 @@ def build_image_text_train_loader(cfg, mapper=None):
         worker_init_fn=worker_init_reset_seed,
         drop_last=True,
         persistent_workers=num_workers > 0,
+        generator=torch.Generator().manual_seed(_loader_seed(cfg)),
     )
+
+
+def _loader_seed(cfg):
+    # Starting the DataLoader draws its workers' base seed from this generator instead of torch's
+    # global one, which a resumed run must find exactly as the interrupted run left it.
+    return cfg.SEED + comm.get_rank() if cfg.SEED >= 0 else int(torch.randint(2**31 - 1, ()).item())

@@ -1,6 +1,9 @@
 """Pictures of what the model grouped and segmented, drawn with Detectron2's Visualizer."""
+import hashlib
+
 import numpy as np
-from detectron2.utils.colormap import random_color
+from detectron2.data.catalog import Metadata
+from detectron2.utils.colormap import colormap, random_color
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
 
@@ -30,7 +33,32 @@ def overlay_groups(image, group_ids, num_groups, alpha=0.5):
     return out.astype(np.uint8)
 
 
+def stable_class_colors(names):
+    """[r, g, b] 0-255 for each class name, the same in every run and process.
+
+    Each name picks an entry of Detectron2's palette by a hash of its text (not Python's hash(),
+    which changes per process); a name whose entry an earlier class of the list holds takes the
+    next free one, so the classes of one vocabulary stay apart.
+    """
+    palette = colormap(rgb=True, maximum=255).astype(int)
+    used, colors = set(), []
+    for name in names:
+        index = int(hashlib.sha256(str(name).encode("utf-8")).hexdigest(), 16) % len(palette)
+        while index in used and len(used) < len(palette):
+            index = (index + 1) % len(palette)
+        used.add(index)
+        colors.append(palette[index].tolist())
+    return colors
+
+
 def draw_semantic_segmentation(image, sem_seg, metadata, alpha=0.6):
-    """(H, W, 3) uint8 RGB image + (H, W) class ids -> the Visualizer's overlay (H, W, 3) uint8."""
+    """(H, W, 3) uint8 RGB image + (H, W) class ids -> the Visualizer's overlay (H, W, 3) uint8.
+
+    Classes are drawn in the metadata's stuff_colors where it has them, else in
+    `stable_class_colors` (Detectron2's Visualizer would draw random ones, new on every run).
+    """
+    if not getattr(metadata, "stuff_colors", None):
+        metadata = Metadata(name=getattr(metadata, "name", "classes"), stuff_classes=list(metadata.stuff_classes),
+                            stuff_colors=stable_class_colors(metadata.stuff_classes))
     visualizer = Visualizer(image, metadata, instance_mode=ColorMode.IMAGE)
     return visualizer.draw_sem_seg(np.asarray(sem_seg), alpha=alpha).get_image()

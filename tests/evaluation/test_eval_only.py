@@ -167,7 +167,7 @@ def test_wrong_prediction_scores_the_hand_computed_iou(benchmarks, eval_cfg, tmp
 def test_missing_dataset_names_expected_path_and_prepare_command(tmp_path, catalog_prefix):
     register_all_voc(str(tmp_path / "empty_root"), prefix=catalog_prefix)
     with pytest.raises(FileNotFoundError) as error:
-        _run_main(tmp_path, [catalog_prefix + "voc21_val"])
+        _run_main(tmp_path, [catalog_prefix + "voc21_val"], "TEST.ALLOW_RANDOM_WEIGHTS", "True")
     message = str(error.value)
     assert os.path.join(str(tmp_path / "empty_root"), "VOCdevkit", "VOC2012", "JPEGImages") in message
     assert "python datasets/prepare_voc.py" in message

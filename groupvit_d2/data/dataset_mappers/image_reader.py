@@ -50,13 +50,19 @@ class ImageReader:
         Returns:
             np.ndarray: uint8, (H, W, 3) for "RGB"/"BGR" formats, (H, W, 1) for "L".
         """
-        with PathManager.open(file_name, "rb") as f:
-            image = Image.open(f)
-            # The decoder's raw mode is only visible before loading: a 16-bit colour PNG reports
-            # mode "RGB" but raw mode "RGB;16B".
-            raw_16bit = any(";16" in str(tile[3]) for tile in (image.tile or []))
-            image = ImageOps.exif_transpose(image)
-            image.load()
+        try:
+            with PathManager.open(file_name, "rb") as f:
+                image = Image.open(f)
+                # The decoder's raw mode is only visible before loading: a 16-bit colour PNG reports
+                # mode "RGB" but raw mode "RGB;16B".
+                raw_16bit = any(";16" in str(tile[3]) for tile in (image.tile or []))
+                image = ImageOps.exif_transpose(image)
+                image.load()
+        # Pillow's messages ("image file is truncated") do not say which file.
+        except (OSError, SyntaxError, ValueError) as err:
+            if file_name in str(err):
+                raise
+            raise type(err)(f"Cannot read image {file_name}: {err}") from err
 
         if image.mode == "F":
             raise ValueError(
