@@ -20,3 +20,10 @@ def tiny_cfg():
     cfg.merge_from_file(os.path.join(ROOT, "configs", "groupvit", "tiny.yaml"))
     cfg.MODEL.DEVICE = "cpu"
     return cfg
+
+
+@pytest.fixture(autouse=True)
+def _class_embedding_cache_per_test(tmp_path_factory, monkeypatch):
+    """Each test gets its own on-disk class-embedding cache: tests that count text encodings must
+    not hit entries another test wrote with the same seeded weights, nor the user's cache."""
+    monkeypatch.setenv("GROUPVIT_D2_CACHE_DIR", str(tmp_path_factory.mktemp("class_embedding_cache")))

@@ -11,7 +11,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from timm.data.random_erasing import RandomErasing
 
 from ...data.text import build_tokenizer, get_templates
-from ..dual_encoder import DualEncoder
+from ..dual_encoder import DualEncoder, inference_options
 from ..freezing import freeze_except, freeze_norm_statistics
 from ..losses import (
     group_entropy_loss,
@@ -70,10 +70,13 @@ class GroupViT(DualEncoder):
                  segment_entropy_inner_weights=(0.2, 0.1), non_noisy=False, trainable_patterns=(),
                  random_erasing=0.0, context_length=77, templates="full", topk=5, default_bg_thresh=0.95,
                  vocabulary=(), vocabulary_has_background=False, sliding_window=True, crop_size=448, stride=224,
+                 max_windows_per_batch=16, precision="fp32", embedding_cache=None,
                  grouping="groups", num_clusters=8):
         super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, contrast_temperature=contrast_temperature,
                          max_logit_scale=max_logit_scale, templates=templates, sliding_window=sliding_window,
-                         crop_size=crop_size, stride=stride)
+                         crop_size=crop_size, stride=stride,
+                         max_windows_per_batch=max_windows_per_batch, precision=precision,
+                         embedding_cache=embedding_cache)
         self.backbone = backbone
         self.text_encoder = text_encoder
         self.img_projector = img_projector
@@ -143,9 +146,7 @@ class GroupViT(DualEncoder):
             "default_bg_thresh": g.ZERO_SHOT.BG_THRESH,
             "vocabulary": g.ZERO_SHOT.VOCABULARY,
             "vocabulary_has_background": g.ZERO_SHOT.VOCABULARY_HAS_BACKGROUND,
-            "sliding_window": cfg.TEST.SLIDING_WINDOW.ENABLED,
-            "crop_size": cfg.TEST.SLIDING_WINDOW.CROP_SIZE,
-            "stride": cfg.TEST.SLIDING_WINDOW.STRIDE,
+            **inference_options(cfg),
             "grouping": g.ZERO_SHOT.GROUPING,
             "num_clusters": g.ZERO_SHOT.NUM_CLUSTERS,
         }
@@ -320,7 +321,8 @@ class GroupViT(DualEncoder):
         key = f"{key}|{self.templates_name}"
         # fp32 whatever the caller's autocast: the cache must not depend on the first call's precision.
         with torch.autocast(self.device.type, enabled=False):
-            emb = self.text_classifier.get(key, names, templates, self.encode_text, self.tokenizer)
+            emb = self.text_classifier.get(key, names, templates, self.encode_text, self.tokenizer,
+                                           fingerprint=self.text_fingerprint)
         return emb, bg_thresh
 
     def segment_crops(self, crops, class_emb, bg_thresh):
