@@ -26,11 +26,14 @@ from ..precision import at_least_float32
 from ..projector import ProjectMLP
 from ..text_encoder import TextTransformer
 from ..zero_shot import (
+    argmax_groups,
     class_names_from_metadata,
     cumulative_group_maps,
+    finalize_group_canvas,
     group_class_affinity,
-    onehot_argmax,
-    pixel_class_scores,
+    group_class_table,
+    lookup_group_scores,
+    sliding_window_group_inference,
     upsample_group_maps,
 )
 from ..zero_shot.clustering import GROUPING_METHODS, cluster_mean_tokens, cluster_patches
@@ -191,7 +194,7 @@ class GroupViT(DualEncoder):
         if self.training:
             return self.losses(batched_inputs)
         if self._has_classes(batched_inputs[0]):
-            return [self.semantic_inference(x) for x in batched_inputs]
+            return self.semantic_inference_batch(batched_inputs)
         return self.inference_embeddings(batched_inputs)
 
     def losses(self, batched_inputs):
@@ -325,8 +328,15 @@ class GroupViT(DualEncoder):
                                            fingerprint=self.text_fingerprint)
         return emb, bg_thresh
 
-    def segment_crops(self, crops, class_emb, bg_thresh):
-        """Per-crop class scores (n, C[+1], h, w) for normalised crops (n, 3, h, w) (SPEC section 3).
+    def crop_groups(self, crops, class_emb, bg_thresh):
+        """Each crop pixel's group and each group's class scores, for normalised crops (n, 3, h, w).
+
+        Returns:
+            ids: (n, h, w) int64, the argmax group of each pixel of the soft patch-to-group map
+                upsampled to the crop (first maximal group on ties);
+            tables: n tensors (G_i, C[+1]), each group's class scores (group_class_table; the
+                background, when bg_thresh is not None, as column 0). G_i is the number of groups,
+                which differs from crop to crop for non-parametric groupings.
 
         Crops whose size the patch size does not divide lose their last rows/columns in the
         encoder, as the official strided convolution does; the maps are upsampled to the full crop.
@@ -351,12 +361,34 @@ class GroupViT(DualEncoder):
                 groups = [(maps, embeds, out["image_embeds"][i : i + 1])
                           for i, (maps, embeds) in enumerate(self.nonparametric_groups(vision))]
             # -----------------------------------------------------------------------------------
-            scores = []
+            ids, tables = [], []
             for maps, group_embeds, image_embeds in groups:
-                onehot = onehot_argmax(upsample_group_maps(maps, vision.grid, (h, w)))
+                ids.append(argmax_groups(upsample_group_maps(maps, vision.grid, (h, w))))
                 affinity = group_class_affinity(group_embeds, image_embeds, class_emb, self.scale(), self.topk)
-                scores.append(pixel_class_scores(onehot, affinity.to(onehot.dtype), bg_thresh))
-            return torch.cat(scores)
+                tables.extend(group_class_table(affinity.float(), bg_thresh))
+            return torch.cat(ids), tables
+
+    def segment_crops(self, crops, class_emb, bg_thresh):
+        """Per-crop class scores (n, C[+1], h, w) for normalised crops (n, 3, h, w) (SPEC section 3):
+        each pixel's group's row of crop_groups' tables."""
+        ids, tables = self.crop_groups(crops, class_emb, bg_thresh)
+        return torch.cat([lookup_group_scores(i[None], t[None]) for i, t in zip(ids, tables)])
+
+    def segment_images(self, samples, class_emb, bg_thresh):
+        """The (C[+1], height, width) class probabilities of samples of one image size sharing a
+        vocabulary: their windows are encoded together (TEST.SLIDING_WINDOW.MAX_BATCH crops a call),
+        and the per-group scores are summed, upsampled and turned into probabilities without a
+        C x H x W tensor other than the output (see group_lookup)."""
+        images = torch.cat([self.normalize(s["image"][None]) for s in samples])
+        height, width = images.shape[-2:]
+        crop, stride = (self.crop_size, self.stride) if self.sliding_window else ((height, width), (height, width))
+        with self.inference_precision():
+            canvases = sliding_window_group_inference(
+                images, crop, stride, lambda crops: self.crop_groups(crops, class_emb, bg_thresh),
+                max_windows_per_batch=self.max_windows_per_batch,
+            )
+        return [finalize_group_canvas(codes, table, (s.get("height", height), s.get("width", width)))
+                for s, (codes, table) in zip(samples, canvases)]
 
     def nonparametric_groups(self, vision):
         """Groups of the patch tokens by `self.grouping` ("groups" on a model without grouping stages
@@ -381,8 +413,24 @@ class GroupViT(DualEncoder):
     @torch.no_grad()
     def semantic_inference(self, sample):
         """One evaluation sample -> {"sem_seg": (C, height, width) class probabilities}."""
-        class_emb, bg_thresh = self.sample_class_embeddings(sample)
-        return {"sem_seg": self.segment_sample(sample, lambda crops: self.segment_crops(crops, class_emb, bg_thresh))}
+        return self.semantic_inference_batch([sample])[0]
+
+    @torch.no_grad()
+    def semantic_inference_batch(self, samples):
+        """semantic_inference of every sample, in order; samples of one image size and vocabulary
+        share their encoder calls."""
+        batches = {}
+        for index, sample in enumerate(samples):
+            class_emb, bg_thresh = self.sample_class_embeddings(sample)
+            # The class cache returns one tensor per vocabulary, so its identity names the vocabulary.
+            key = (tuple(sample["image"].shape), id(class_emb), bg_thresh)
+            batches.setdefault(key, (class_emb, bg_thresh, []))[2].append(index)
+        results = [None] * len(samples)
+        for class_emb, bg_thresh, indices in batches.values():
+            probs = self.segment_images([samples[i] for i in indices], class_emb, bg_thresh)
+            for i, sem_seg in zip(indices, probs):
+                results[i] = {"sem_seg": sem_seg}
+        return results
 
     @torch.no_grad()
     def group_maps(self, sample):
@@ -397,7 +445,7 @@ class GroupViT(DualEncoder):
             maps = cumulative_group_maps(vision.soft_assignments)
         else:
             maps = [self.nonparametric_groups(vision)[0][0]]
-        return [onehot_argmax(upsample_group_maps(m, vision.grid, (h, w)))[0].argmax(0) for m in maps]
+        return [argmax_groups(upsample_group_maps(m, vision.grid, (h, w)))[0] for m in maps]
 
     @torch.no_grad()
     def inference_embeddings(self, batched_inputs):
