@@ -202,9 +202,17 @@ def finalize_group_canvas(codes: torch.Tensor, table: torch.Tensor, out_size: Tu
     rows0, rows1 = codes[y0], codes[y1]
     c00, c01, c10, c11 = rows0[:, x0], rows0[:, x1], rows1[:, x0], rows1[:, x1]
 
-    # Pixels whose four sources share a code interpolate a constant: that code's softmax row.
-    out = table.softmax(dim=1).t().contiguous().index_select(1, c00.reshape(-1))
-    mixed = ((c00 != c01) | (c00 != c10) | (c00 != c11)).reshape(-1).nonzero().squeeze(1)
+    # Pixels whose sources of non-zero weight share a code interpolate a constant: that code's
+    # softmax row (exactly PyTorch's value where the other weights are 0, as when sizes match).
+    down, right = (ly1 > 0).view(-1, 1), (lx1 > 0).view(1, -1)
+    mixed = ((right & (c00 != c01)) | (down & (c00 != c10)) | (down & right & (c00 != c11)))
+    mixed = mixed.reshape(-1).nonzero().squeeze(1)
+    # The mixed pixels get rows of their own after the codes' rows, so that one gather in the
+    # output's (C, pixels) order writes every pixel (a scatter of the mixed pixels across C rows of
+    # the output is several times slower).
+    num_codes = table.shape[0]
+    rows_t = table.new_empty((num_classes, num_codes + mixed.numel()))
+    rows_t[:, :num_codes] = table.softmax(dim=1).t()
     wy0 = ly0.view(-1, 1).expand(out_h, out_w).reshape(-1)
     wy1 = ly1.view(-1, 1).expand(out_h, out_w).reshape(-1)
     wx0 = lx0.view(1, -1).expand(out_h, out_w).reshape(-1)
@@ -217,5 +225,8 @@ def finalize_group_canvas(codes: torch.Tensor, table: torch.Tensor, out_size: Tu
         a0, a1 = wx0[index].unsqueeze(1), wx1[index].unsqueeze(1)
         # The order of PyTorch's CPU kernel: h0 * (w0 * v00 + w1 * v01) + h1 * (w0 * v10 + w1 * v11).
         logits = wy0[index].unsqueeze(1) * (a0 * v00 + a1 * v01) + wy1[index].unsqueeze(1) * (a0 * v10 + a1 * v11)
-        out.index_copy_(1, index, logits.softmax(dim=1).t())
+        rows_t[:, num_codes + start : num_codes + start + index.numel()] = logits.softmax(dim=1).t()
+    source = flat[0].clone()
+    source[mixed] = torch.arange(num_codes, num_codes + mixed.numel(), device=source.device)
+    out = rows_t.index_select(1, source)
     return out.view(num_classes, out_h, out_w)
