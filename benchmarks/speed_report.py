@@ -87,6 +87,7 @@ ASPECT = 4 / 3  # width / height of the sweep's images (VOC's 500x375)
 TARGETS = {"fp32": 1.10, "bf16": 2.0, "diff": 1e-4, "train": 1.1, "train_bf16": 1.8, "agreement": 0.995,
            "miou": 0.2, "vocab_time": 3.0, "vocab_memory": 1.5, "text_second_s": 1.0}
 TEXT_VOCABULARY = ("ADE 847", "ade20k_847_val")
+DENSE_SWEEP = "vocabulary, dense head"
 
 
 def parse_args(argv=None):
@@ -113,6 +114,9 @@ def parse_args(argv=None):
     parser.add_argument("--text-classes", type=int, default=20,
                         help="classes per vocabulary whose prompts are encoded and timed; the time of "
                              "larger vocabularies is extrapolated from them by the number of prompts")
+    parser.add_argument("--compare-dense-head", action="store_true",
+                        help="growth: also run every vocabulary point with the dense zero-shot head (class maps "
+                             "per window, summed on a C x H x W canvas), in fresh processes of their own")
     parser.add_argument("--output-dir", default=None, help="write speed.md and cost_growth.png here")
     parser.add_argument("--page", default=None,
                         help="also write the report as the 'speed' section of this results page "
@@ -192,6 +196,8 @@ def sweep_points(args, crop):
     base = crop if crop in sizes else sizes[len(sizes) // 2]
     for label, dataset in VOCABULARIES:
         points.append(("vocabulary", None, (base, int(round(base * ASPECT))), label, dataset))
+    if getattr(args, "compare_dense_head", False):
+        points += [(DENSE_SWEEP,) + p[1:] for p in points if p[0] == "vocabulary"]
     return points
 
 
@@ -218,10 +224,12 @@ def zero_shot_sample(height, width, names, threshold, seed=0):
 # ------------------------------------------------------------------------------------------------
 # growth: one fresh process per point
 # ------------------------------------------------------------------------------------------------
-def growth_point(args, height, width, dataset):
+def growth_point(args, height, width, dataset, dense=False):
     """Time and peak memory of zero-shot inference on one height x width image (runs in a fresh
     process). The class embeddings are made first (one template: encoding the names is timed
-    elsewhere) and cached, as in an evaluation after its first image."""
+    elsewhere) and cached, as in an evaluation after its first image. `dense`: the dense head
+    (segment_crops' class maps on the window canvas, DualEncoder.segment_sample) instead of the
+    model's lookup head."""
     from groupvit_d2.modeling.zero_shot import window_grid
 
     if args.threads:
@@ -231,7 +239,12 @@ def growth_point(args, height, width, dataset):
     names, threshold = vocabulary(dataset)
     sample = zero_shot_sample(height, width, names, threshold)
     with torch.no_grad():
-        model.class_embeddings(class_names=names, bg_thresh=threshold)
+        class_emb, _ = model.class_embeddings(class_names=names, bg_thresh=threshold)
+
+        def infer():
+            if dense:
+                return model.segment_sample(sample, lambda crops: model.segment_crops(crops, class_emb, threshold))
+            return model([sample])[0]["sem_seg"]
 
         def run():
             times, out = [], None
@@ -241,7 +254,7 @@ def growth_point(args, height, width, dataset):
                 shape = None if out is None else tuple(out.shape)
                 out = None
                 t0 = time.perf_counter()
-                out = model([sample])[0]["sem_seg"]
+                out = infer()
                 if i >= args.warmup:
                     times.append(time.perf_counter() - t0)
             return times, shape or tuple(out.shape)
@@ -262,18 +275,27 @@ def text_encoding_times(model, points, max_classes):
 
     templates = len(get_templates(model.templates_name))
     out = {}
-    for dataset in dict.fromkeys(p[4] for p in points):
-        names, threshold = vocabulary(dataset)
-        step = max(1, math.ceil(len(names) / max_classes))
-        subset = names[::step]
-        before = model.text_classifier.num_texts_encoded
-        t0 = time.perf_counter()
-        model.class_embeddings(class_names=subset, bg_thresh=threshold)
-        seconds = time.perf_counter() - t0
-        encoded = model.text_classifier.num_texts_encoded - before
-        total = sum(len(n) for n in names) * templates
-        out[dataset] = (seconds * total / max(encoded, 1), encoded, total, len(subset) < len(names))
+    # The first embedding is timed: not read back from an on-disk cache an earlier run filled.
+    store, model.text_classifier.store = model.text_classifier.store, None
+    try:
+        for dataset in dict.fromkeys(p[4] for p in points):
+            out[dataset] = _text_encoding_time(model, dataset, max_classes, templates)
+    finally:
+        model.text_classifier.store = store
     return out
+
+
+def _text_encoding_time(model, dataset, max_classes, templates):
+    names, threshold = vocabulary(dataset)
+    step = max(1, math.ceil(len(names) / max_classes))
+    subset = names[::step]
+    before = model.text_classifier.num_texts_encoded
+    t0 = time.perf_counter()
+    model.class_embeddings(class_names=subset, bg_thresh=threshold)
+    seconds = time.perf_counter() - t0
+    encoded = model.text_classifier.num_texts_encoded - before
+    total = sum(len(n) for n in names) * templates
+    return seconds * total / max(encoded, 1), encoded, total, len(subset) < len(names)
 
 
 def encoder_gmacs_per_image(model, windows, patch, cache):
@@ -748,8 +770,8 @@ def text_cache_section(args, report):
                 classifier = model.text_classifier
                 rows.append([run, f"{len(vocab)}", f"{seconds:.2f}",
                              f"{classifier.num_texts_encoded} encoded, {classifier.num_disk_hits} read from disk"])
-                key = ("first" if run == "first process" else "second") + ("_subset_s" if vocab is subset else "_full_s")
-                result[key] = seconds
+                key = "first" if run == "first process" else "second"
+                result[key + ("_subset_s" if vocab is subset else "_full_s")] = seconds
     templates = len(get_templates(model.templates_name))
     report.add(
         f"Class embeddings across processes: {label}",
@@ -1020,8 +1042,8 @@ def run(args):
     points = sweep_points(args, crop)
 
     # Processes are forked before this one runs any parallel kernel (see call_in_fresh_process).
-    growth = [call_in_fresh_process(growth_point, (args, h, w, ds), args.device) for _, _, (h, w), _, ds in points] \
-        if "growth" in sections else None
+    growth = [call_in_fresh_process(growth_point, (args, h, w, ds, sweep == DENSE_SWEEP), args.device)
+              for sweep, _, (h, w), _, ds in points] if "growth" in sections else None
     memory = train_memory(args) if "train" in sections else {}
 
     raw = {"memory_train": memory}

@@ -116,6 +116,9 @@ def test_sweep_points_follow_the_window(sr):
         ("input", (224, 299), "voc21_val"), ("input", (448, 597), "voc21_val"), ("input", (896, 1195), "voc21_val"),
         ("vocabulary", (448, 597), "voc21_val"), ("vocabulary", (448, 597), "ade20k_150_val"),
         ("vocabulary", (448, 597), "ade20k_847_val")]
+    dense = sr.sweep_points(sr.parse_args(["--compare-dense-head"]), 448)
+    assert dense[:6] == points and [(p[0], p[4]) for p in dense[6:]] == [
+        (sr.DENSE_SWEEP, "voc21_val"), (sr.DENSE_SWEEP, "ade20k_150_val"), (sr.DENSE_SWEEP, "ade20k_847_val")]
     names, threshold = sr.vocabulary("ade20k_847_val")
     assert len(names) == 847 and threshold is None
     assert len(sr.vocabulary("voc21_val")[0]) == 20 and sr.vocabulary("voc21_val")[1] == 0.95
