@@ -113,3 +113,11 @@ def _recording(encode, seen):
         return encode(x)
 
     return wrapped
+
+
+def test_unknown_precision_in_the_config_is_refused_at_build(tiny_cfg):
+    from detectron2.modeling import build_model
+
+    tiny_cfg.MODEL.PRECISION = "fp16"
+    with pytest.raises(ValueError, match="MODEL.PRECISION must be one of .*'fp16'"):
+        build_model(tiny_cfg)

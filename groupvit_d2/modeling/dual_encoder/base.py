@@ -6,7 +6,7 @@ import math
 import torch
 import torch.nn as nn
 
-from ..precision import inference_autocast, resolve_precision
+from ..precision import PRECISIONS, inference_autocast, resolve_precision
 from ..zero_shot import TextClassifier, finalize_logits, sliding_window_inference
 from ..zero_shot.embedding_cache import ClassEmbeddingStore, text_tower_fingerprint
 from .class_embeddings import sample_class_embeddings
@@ -68,7 +68,8 @@ class DualEncoder(nn.Module):
         if int(max_windows_per_batch) < 1:
             raise ValueError(f"TEST.SLIDING_WINDOW.MAX_BATCH must be >= 1, got {max_windows_per_batch}")
         self.max_windows_per_batch = int(max_windows_per_batch)
-        resolve_precision(precision, "cpu")  # rejects unknown names at construction
+        if precision not in PRECISIONS:
+            raise ValueError(f"MODEL.PRECISION must be one of {PRECISIONS}, got {precision!r}")
         self.precision = precision
         self.text_classifier = TextClassifier(store=embedding_cache)
         self._text_fingerprint = None
