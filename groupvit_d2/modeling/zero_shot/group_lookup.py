@@ -32,6 +32,21 @@ _CHUNK_ELEMENTS = 1 << 22
 _COMPACT_AT = 4096
 
 
+def _unique_small(values: torch.Tensor, bound: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """torch.unique(values, return_inverse=True) for non-negative values below `bound`: a presence
+    table instead of a sort where the table is not much larger than `values` (the sort took an
+    eighth of a 448 x 597 inference)."""
+    if bound > 4 * values.numel() + 4096:
+        return torch.unique(values, return_inverse=True)
+    flat = values.reshape(-1)
+    present = torch.zeros(bound, dtype=torch.bool, device=values.device)
+    present[flat] = True
+    unique = present.nonzero().squeeze(1)
+    rank = torch.empty(bound, dtype=torch.int64, device=values.device)
+    rank[unique] = torch.arange(unique.numel(), device=values.device)
+    return unique, rank[flat].view_as(values)
+
+
 def group_class_table(affinity: torch.Tensor, background_threshold: Optional[float]) -> torch.Tensor:
     """Each group's class scores: what pixel_class_scores gives every pixel of that group.
 
@@ -102,8 +117,11 @@ class GroupCanvas:
             raise ValueError(f"GroupCanvas.add: window {window} has {rows.shape[1]} classes, earlier windows "
                              f"{self.table.shape[1]}")
         num_groups = rows.shape[0]
+        if ids.numel() and not (0 <= int(ids.min()) and int(ids.max()) < num_groups):
+            raise ValueError(f"GroupCanvas.add: window {window} has group ids in [{int(ids.min())}, "
+                             f"{int(ids.max())}] but {num_groups} rows")
         region = self.codes[y1:y2, x1:x2]
-        pairs, inverse = torch.unique(region * num_groups + ids.to(region.device), return_inverse=True)
+        pairs, inverse = _unique_small(region * num_groups + ids.to(region.device), self.table.shape[0] * num_groups)
         old, group = pairs // num_groups, pairs % num_groups
         first_new = self.table.shape[0]
         self.table = torch.cat([self.table, self.table[old] + rows.to(self.table)[group]])
@@ -113,7 +131,7 @@ class GroupCanvas:
             self._compact()
 
     def _compact(self) -> None:
-        used, inverse = torch.unique(self.codes, return_inverse=True)
+        used, inverse = _unique_small(self.codes, self.table.shape[0])
         self.codes = inverse.view_as(self.codes)
         self.table = self.table[used]
         self.counts = self.counts[used]

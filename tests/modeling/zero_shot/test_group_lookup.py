@@ -110,6 +110,8 @@ def test_canvas_errors():
         canvas.averaged()
     with pytest.raises(ValueError, match="needs ids of shape"):
         canvas.add((2, 4, 0, 4), torch.zeros(3, 4, dtype=torch.long), torch.rand(3, 5))
+    with pytest.raises(ValueError, match="group ids in"):
+        canvas.add((2, 4, 0, 4), torch.full((2, 4), 3, dtype=torch.long), torch.rand(3, 5))
     with pytest.raises(ValueError, match="classes"):
         canvas.add((2, 4, 0, 4), torch.zeros(2, 4, dtype=torch.long), torch.rand(3, 6))
     with pytest.raises(ValueError, match="predict_fn returned"):
@@ -171,3 +173,13 @@ def test_model_batches_same_size_images_without_changing_them(tiny_cfg):
     assert calls == [2, 2, 2, 1]
     for a, b in zip(together, alone):
         torch.testing.assert_close(a["sem_seg"], b["sem_seg"], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("bound", [50, 10 ** 7])
+def test_unique_of_small_codes_is_torch_unique(bound):
+    from groupvit_d2.modeling.zero_shot.group_lookup import _unique_small
+
+    values = torch.randint(0, 50, (30, 40)) * 7 % 50
+    unique, inverse = _unique_small(values, bound)
+    expected_unique, expected_inverse = torch.unique(values, return_inverse=True)
+    assert torch.equal(unique, expected_unique) and torch.equal(inverse, expected_inverse)
