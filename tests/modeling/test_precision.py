@@ -42,6 +42,32 @@ AVX512_BF16 = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vn
 AMX = "processor\t: 0\nflags\t\t: fpu avx2 amx_tile amx_bf16\n"
 
 
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(f"{record.levelname} {record.getMessage()}")
+
+    @property
+    def text(self):
+        return "\n".join(self.messages)
+
+
+@pytest.fixture
+def precision_log(monkeypatch):
+    """The precision logger's records, whatever handlers and propagation other tests (Detectron2's
+    setup_logger) gave the package's loggers."""
+    records = _Records()
+    logger = precision_module._logger
+    monkeypatch.setattr(logger, "level", logging.DEBUG)
+    monkeypatch.setattr(logger, "disabled", False)
+    logger.addHandler(records)
+    yield records
+    logger.removeHandler(records)
+
+
 @pytest.fixture
 def cpuinfo(tmp_path, monkeypatch):
     """Point the flags reader at a written cpuinfo file; forget the choices logged so far."""
@@ -62,28 +88,25 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     assert read_cpu_flags(str(tmp_path / "missing")) == set()
 
 
-def test_auto_is_fp32_without_native_bf16(cpuinfo, caplog):
+def test_auto_is_fp32_without_native_bf16(cpuinfo, precision_log):
     cpuinfo(AVX2_ONLY)
     assert native_bf16("cpu")[0] is False
-    with caplog.at_level(logging.INFO, logger="groupvit_d2.modeling.precision"):
-        assert resolve_precision("auto", "cpu") == torch.float32
-    assert "fp32" in caplog.text and "avx512_bf16" in caplog.text
+    assert resolve_precision("auto", "cpu") == torch.float32
+    assert "fp32" in precision_log.text and "avx512_bf16" in precision_log.text
     assert resolve_precision("fp32", "cpu") == torch.float32
 
 
 @pytest.mark.parametrize("text,flag", [(AVX512_BF16, "avx512_bf16"), (AMX, "amx_bf16")])
-def test_auto_is_bf16_with_native_bf16(cpuinfo, caplog, text, flag):
+def test_auto_is_bf16_with_native_bf16(cpuinfo, precision_log, text, flag):
     cpuinfo(text)
-    with caplog.at_level(logging.INFO, logger="groupvit_d2.modeling.precision"):
-        assert resolve_precision("auto", "cpu") == torch.bfloat16
-    assert flag in caplog.text and "bf16" in caplog.text
+    assert resolve_precision("auto", "cpu") == torch.bfloat16
+    assert flag in precision_log.text and "bf16" in precision_log.text
 
 
-def test_explicit_bf16_without_hardware_warns(cpuinfo, caplog):
+def test_explicit_bf16_without_hardware_warns(cpuinfo, precision_log):
     cpuinfo(AVX2_ONLY)
-    with caplog.at_level(logging.WARNING, logger="groupvit_d2.modeling.precision"):
-        assert resolve_precision("bf16", "cpu") == torch.bfloat16
-    assert "slower" in caplog.text
+    assert resolve_precision("bf16", "cpu") == torch.bfloat16
+    assert "slower" in precision_log.text
 
 
 def test_unknown_precision_is_refused():
