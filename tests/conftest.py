@@ -22,6 +22,15 @@ def tiny_cfg():
     return cfg
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _class_embedding_cache_of_the_session(tmp_path_factory):
+    """Models built by module- or session-scoped fixtures (before any per-test setting) write their
+    class embeddings under the session's temporary folder, never into the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GROUPVIT_D2_CACHE_DIR", str(tmp_path_factory.mktemp("session_class_embedding_cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _class_embedding_cache_per_test(tmp_path_factory, monkeypatch):
     """Each test gets its own on-disk class-embedding cache: tests that count text encodings must
