@@ -369,7 +369,7 @@ class GroupViT(DualEncoder):
             return torch.cat(ids), tables
 
     def segment_crops(self, crops, class_emb, bg_thresh):
-        """Per-crop class scores (n, C[+1], h, w) for normalised crops (n, 3, h, w) (SPEC section 3):
+        """Per-crop class scores (n, C[+1], h, w) for normalised crops (n, 3, h, w):
         each pixel's group's row of crop_groups' tables."""
         ids, tables = self.crop_groups(crops, class_emb, bg_thresh)
         return torch.cat([lookup_group_scores(i[None], t[None]) for i, t in zip(ids, tables)])
