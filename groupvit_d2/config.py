@@ -32,6 +32,10 @@ def _add_model_config(cfg):
     cfg.MODEL.BACKBONE.FREEZE_AT = 0
     cfg.MODEL.PIXEL_MEAN = list(IMAGENET_PIXEL_MEAN)
     cfg.MODEL.PIXEL_STD = list(IMAGENET_PIXEL_STD)
+    # What zero-shot inference runs its image encoder in: "fp32", "bf16" (autocast) or "auto" (bf16
+    # only where the device has bf16 hardware: CUDA with bf16, a CPU with AVX512-BF16 or AMX-BF16;
+    # elsewhere bf16 is slower than fp32). Training precision is SOLVER.AMP.
+    cfg.MODEL.PRECISION = "fp32"
 
     cfg.MODEL.GROUPVIT = CN()
     g = cfg.MODEL.GROUPVIT
@@ -143,6 +147,14 @@ def _add_zero_shot_config(cfg):
     cfg.TEST.SLIDING_WINDOW.ENABLED = True
     cfg.TEST.SLIDING_WINDOW.CROP_SIZE = 448
     cfg.TEST.SLIDING_WINDOW.STRIDE = 224
+    # Crops of one image's windows, and of same-size images of one batch, encoded per call.
+    cfg.TEST.SLIDING_WINDOW.MAX_BATCH = 16
+    # Class embeddings are also kept on disk, so that a later process with the same text weights,
+    # names and templates skips the text encoder. DIR "" is $GROUPVIT_D2_CACHE_DIR, else
+    # ~/.cache/groupvit_d2; `python -m groupvit_d2.modeling.zero_shot.embedding_cache --clear` empties it.
+    cfg.TEST.CLASS_EMBEDDING_CACHE = CN()
+    cfg.TEST.CLASS_EMBEDDING_CACHE.ENABLED = True
+    cfg.TEST.CLASS_EMBEDDING_CACHE.DIR = ""
     # How many images of each evaluated dataset get their group pictures written (0: none).
     cfg.TEST.GROUP_PICTURES = 0
 

@@ -20,3 +20,19 @@ def tiny_cfg():
     cfg.merge_from_file(os.path.join(ROOT, "configs", "groupvit", "tiny.yaml"))
     cfg.MODEL.DEVICE = "cpu"
     return cfg
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _class_embedding_cache_of_the_session(tmp_path_factory):
+    """Models built by module- or session-scoped fixtures (before any per-test setting) write their
+    class embeddings under the session's temporary folder, never into the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GROUPVIT_D2_CACHE_DIR", str(tmp_path_factory.mktemp("session_class_embedding_cache")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _class_embedding_cache_per_test(tmp_path_factory, monkeypatch):
+    """Each test gets its own on-disk class-embedding cache: tests that count text encodings must
+    not hit entries another test wrote with the same seeded weights, nor the user's cache."""
+    monkeypatch.setenv("GROUPVIT_D2_CACHE_DIR", str(tmp_path_factory.mktemp("class_embedding_cache")))

@@ -83,6 +83,18 @@ def test_quick_run_writes_tables_and_plot(tmp_path):
     assert any(k.startswith("matmul") for k in kinds) and any(k.startswith("zero-shot head") for k in kinds)
     assert abs(sum(float(v.rstrip("%")) for v in kinds.values()) - 100) < 1.0
 
+    # A second process reads ADE-847's class embeddings back from the on-disk cache: no text encoded.
+    text = _table(md, "Class embeddings across processes")
+    assert [(r[0], r[1]) for r in text] == [("first process", "20"), ("second process", "20"),
+                                           ("first process", "847"), ("second process", "847")]
+    assert text[0][3].startswith("1680 encoded") and text[1][3] == text[3][3] == "0 encoded, 1 read from disk"
+    if not torch.cuda.is_available():
+        assert "## GPU\n\nSkipped: CUDA is not available" in md
+    targets = [r[0] for r in _table(md, "Targets")]
+    assert any(t.startswith("ADE 847 at 64x85: time per image") for t in targets)
+    assert any(t.startswith("ADE 847: peak memory growth") for t in targets)
+    assert any(t.startswith("second evaluation on ADE 847") for t in targets)
+
     flops = _table(md, "Model FLOPs")
     assert flops[0][0] == "ours encode_image, 1 x 32x32" and float(flops[1][1]) > 0
     assert [r[0] for r in _table(md, "Targets")][0].startswith("fp32 inference")
@@ -104,9 +116,25 @@ def test_sweep_points_follow_the_window(sr):
         ("input", (224, 299), "voc21_val"), ("input", (448, 597), "voc21_val"), ("input", (896, 1195), "voc21_val"),
         ("vocabulary", (448, 597), "voc21_val"), ("vocabulary", (448, 597), "ade20k_150_val"),
         ("vocabulary", (448, 597), "ade20k_847_val")]
+    dense = sr.sweep_points(sr.parse_args(["--compare-dense-head"]), 448)
+    assert dense[:6] == points and [(p[0], p[4]) for p in dense[6:]] == [
+        (sr.DENSE_SWEEP, "voc21_val"), (sr.DENSE_SWEEP, "ade20k_150_val"), (sr.DENSE_SWEEP, "ade20k_847_val")]
     names, threshold = sr.vocabulary("ade20k_847_val")
     assert len(names) == 847 and threshold is None
     assert len(sr.vocabulary("voc21_val")[0]) == 20 and sr.vocabulary("voc21_val")[1] == 0.95
+
+
+def test_bf16_targets_apply_only_with_bf16_hardware(sr, monkeypatch):
+    from groupvit_d2.modeling import precision
+
+    args = sr.parse_args(["--quick"])
+    encoder = {"ratios": {"fp32": (1.2, 1.2, 1e-6), "bf16": (2.5, 2.5, 1e-2)}}
+    for flags, verdict in (({"avx2"}, "not applicable here"), ({"avx2", "avx512_bf16"}, "yes")):
+        monkeypatch.setattr(precision, "read_cpu_flags", lambda flags=flags: set(flags))
+        report = sr.Report()
+        sr.targets_section(args, encoder, None, None, 100.0, 20.0, report)
+        rows = [line for line in report.sections[0].splitlines() if line.startswith("| bf16 autocast")]
+        assert len(rows) == 1 and rows[0].rstrip(" |").split("|")[-1].strip().startswith(verdict)
 
 
 def test_op_kinds(sr):

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 
-from ..dual_encoder import DualEncoder, caption_tokens, patch_class_probabilities
+from ..dual_encoder import DualEncoder, caption_tokens, inference_options, patch_class_probabilities
 from ..losses import image_text_contrastive_loss
 from .aggregation import AGGREGATIONS, aggregate
 from .image_encoder import build_timm_vit
@@ -37,7 +37,8 @@ class CLIPpy(DualEncoder):
     @configurable
     def __init__(self, *, backbone, text_encoder, img_projector, text_projector, pixel_mean, pixel_std,
                  aggregation="max", contrast_temperature=0.07, max_logit_scale=100.0, num_groups=8,
-                 templates="full", sliding_window=True, crop_size=448, stride=224, prompt_protocol="official"):
+                 templates="full", sliding_window=True, crop_size=448, stride=224,
+                 max_windows_per_batch=16, precision="fp32", embedding_cache=None, prompt_protocol="official"):
         """
         Args:
             backbone: timm VisionTransformer (forward_features -> (B, P + N, C)).
@@ -53,7 +54,9 @@ class CLIPpy(DualEncoder):
         """
         super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, contrast_temperature=contrast_temperature,
                          max_logit_scale=max_logit_scale, templates=templates, sliding_window=sliding_window,
-                         crop_size=crop_size, stride=stride, prompt_protocol=prompt_protocol)
+                         crop_size=crop_size, stride=stride, prompt_protocol=prompt_protocol,
+                         max_windows_per_batch=max_windows_per_batch, precision=precision,
+                         embedding_cache=embedding_cache)
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"MODEL.CLIPPY.AGGREGATION must be one of {AGGREGATIONS}, got {aggregation!r}")
         if aggregation == "cls" and backbone.num_prefix_tokens == 0:
@@ -83,9 +86,7 @@ class CLIPpy(DualEncoder):
             "num_groups": c.NUM_GROUPS,
             "templates": c.TEMPLATES,
             "prompt_protocol": cfg.TEST.PROMPT_PROTOCOL,
-            "sliding_window": cfg.TEST.SLIDING_WINDOW.ENABLED,
-            "crop_size": cfg.TEST.SLIDING_WINDOW.CROP_SIZE,
-            "stride": cfg.TEST.SLIDING_WINDOW.STRIDE,
+            **inference_options(cfg),
         }
 
     @property

@@ -7,10 +7,25 @@ import torch
 import torch.nn as nn
 
 from ...data.datasets.prompt_protocols import PROMPT_PROTOCOLS
+from ..precision import PRECISIONS, inference_autocast, resolve_precision
 from ..zero_shot import TextClassifier, finalize_logits, sliding_window_inference
+from ..zero_shot.embedding_cache import ClassEmbeddingStore, text_tower_fingerprint
 from .class_embeddings import sample_class_embeddings
 
-__all__ = ["DualEncoder"]
+__all__ = ["DualEncoder", "inference_options"]
+
+
+def inference_options(cfg):
+    """The DualEncoder arguments every meta-architecture reads from the same keys."""
+    cache = cfg.TEST.CLASS_EMBEDDING_CACHE
+    return {
+        "sliding_window": cfg.TEST.SLIDING_WINDOW.ENABLED,
+        "crop_size": cfg.TEST.SLIDING_WINDOW.CROP_SIZE,
+        "stride": cfg.TEST.SLIDING_WINDOW.STRIDE,
+        "max_windows_per_batch": cfg.TEST.SLIDING_WINDOW.MAX_BATCH,
+        "precision": cfg.MODEL.PRECISION,
+        "embedding_cache": ClassEmbeddingStore(cache.DIR or None) if cache.ENABLED else None,
+    }
 
 
 class DualEncoder(nn.Module):
@@ -19,11 +34,13 @@ class DualEncoder(nn.Module):
     Holds `logit_scale` (log of the contrastive temperature scale, clamped at `max_logit_scale`),
     the persistent `pixel_mean`/`pixel_std` buffers (so every checkpoint carries the normalisation
     it was trained with), the `text_classifier` cache of class embeddings (cleared whenever the
-    weights can change: training mode or a state-dict load) and the test-time sliding window.
+    weights can change: training mode or a state-dict load; backed by an on-disk store keyed by
+    the text tower's weights), the test-time sliding window and the inference precision.
     """
 
     def __init__(self, *, pixel_mean, pixel_std, contrast_temperature=0.07, max_logit_scale=100.0,
-                 templates="full", sliding_window=True, crop_size=448, stride=224, prompt_protocol="official"):
+                 templates="full", sliding_window=True, crop_size=448, stride=224, prompt_protocol="official",
+                 max_windows_per_batch=16, precision="fp32", embedding_cache=None):
         """
         Args:
             pixel_mean, pixel_std: 3 values each, 0-255 RGB scale.
@@ -32,6 +49,12 @@ class DualEncoder(nn.Module):
             templates: prompt template set of the class embeddings ("full", "subset", "identity").
             sliding_window, crop_size, stride: the test-time sliding window.
             prompt_protocol: which of a dataset's class names to prompt with ("official", "tcl").
+            max_windows_per_batch: crops encoded per call (windows of one image, and of same-size
+                images of one batch).
+            precision: MODEL.PRECISION, "fp32", "bf16" or "auto" (see resolve_precision): the
+                autocast of the image side of zero-shot inference.
+            embedding_cache: a ClassEmbeddingStore keeping class embeddings between processes, or
+                None.
         """
         super().__init__()
         if not contrast_temperature > 0:
@@ -47,8 +70,15 @@ class DualEncoder(nn.Module):
         self.sliding_window = sliding_window
         self.crop_size = crop_size
         self.stride = stride
-        self.text_classifier = TextClassifier()
-        self.register_load_state_dict_post_hook(lambda module, keys: module.text_classifier.clear())
+        if int(max_windows_per_batch) < 1:
+            raise ValueError(f"TEST.SLIDING_WINDOW.MAX_BATCH must be >= 1, got {max_windows_per_batch}")
+        self.max_windows_per_batch = int(max_windows_per_batch)
+        if precision not in PRECISIONS:
+            raise ValueError(f"MODEL.PRECISION must be one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
+        self.text_classifier = TextClassifier(store=embedding_cache)
+        self._text_fingerprint = None
+        self.register_load_state_dict_post_hook(lambda module, keys: module.forget_text_embeddings())
 
     @property
     def device(self):
@@ -56,8 +86,38 @@ class DualEncoder(nn.Module):
 
     def train(self, mode=True):
         if mode:
-            self.text_classifier.clear()
+            self.forget_text_embeddings()
         return super().train(mode)
+
+    def forget_text_embeddings(self):
+        """Drop the class embeddings held in memory and the text tower's fingerprint (the disk
+        entries of other weights stay, under their own keys)."""
+        self.text_classifier.clear()
+        self._text_fingerprint = None
+
+    def text_modules(self):
+        """The modules `encode_text` runs: their weights and structure key the on-disk cache."""
+        return [m for m in (getattr(self, "text_encoder", None), getattr(self, "text_projector", None))
+                if isinstance(m, nn.Module)]
+
+    def text_fingerprint(self):
+        """sha256 of the text tower (weights, structure, tokenizer), computed once per weights."""
+        if self._text_fingerprint is None:
+            tokenizer = getattr(self, "tokenizer", None) or getattr(self.text_encoder, "tokenize", None)
+            owner = getattr(tokenizer, "__self__", tokenizer)
+            extra = (f"{type(self).__qualname__}|tokenizer {type(owner).__qualname__} "
+                     f"context_length={getattr(owner, 'context_length', None)}")
+            self._text_fingerprint = text_tower_fingerprint(self.text_modules(), extra)
+        return self._text_fingerprint
+
+    def inference_dtype(self):
+        """The dtype MODEL.PRECISION resolves to on the model's device (logged once)."""
+        return resolve_precision(self.precision, self.device)
+
+    def inference_precision(self):
+        """The autocast context of the image side of inference (nothing for fp32, so that a
+        caller's own autocast still applies)."""
+        return inference_autocast(self.inference_dtype(), self.device)
 
     def scale(self):
         """min(exp(logit_scale), max): the clamped temperature scale (0-d tensor)."""
@@ -85,7 +145,7 @@ class DualEncoder(nn.Module):
             sample = {"dataset_name": dataset_name}
         return sample_class_embeddings(
             self.text_classifier, sample, self.templates_name, self.encode_text, self.text_encoder.tokenize,
-            self.prompt_protocol,
+            self.prompt_protocol, fingerprint=self.text_fingerprint,
         )
 
     def sample_class_embeddings(self, sample):
@@ -102,10 +162,12 @@ class DualEncoder(nn.Module):
         sliding-window crops when the window is on, else the whole resized image. The scores are
         resized to the sample's "height"/"width" (its original size)."""
         image = self.normalize(sample["image"][None])
-        if self.sliding_window:
-            logits = sliding_window_inference(image, self.crop_size, self.stride, segment_crops)
-        else:
-            logits = segment_crops(image)
+        with self.inference_precision():
+            if self.sliding_window:
+                logits = sliding_window_inference(image, self.crop_size, self.stride, segment_crops,
+                                                  max_windows_per_batch=self.max_windows_per_batch)
+            else:
+                logits = segment_crops(image)
         height = sample.get("height", image.shape[-2])
         width = sample.get("width", image.shape[-1])
         return finalize_logits(logits, (height, width))[0]

@@ -9,7 +9,8 @@ from ..zero_shot import class_names_from_metadata
 __all__ = ["sample_class_embeddings"]
 
 
-def sample_class_embeddings(classifier, sample, templates_name, encode_text, tokenize, prompt_protocol="official"):
+def sample_class_embeddings(classifier, sample, templates_name, encode_text, tokenize, prompt_protocol="official",
+                            fingerprint=None):
     """(C, D) normalised class embeddings for `sample` and its background threshold (or None).
 
     The sample carries either "class_names" (C entries; optional "background_threshold": then a
@@ -24,6 +25,8 @@ def sample_class_embeddings(classifier, sample, templates_name, encode_text, tok
         encode_text: (N, L) ids -> (N, D) text embeddings.
         tokenize: list of N strings -> (N, L) ids.
         prompt_protocol: which of a dataset's prompt names to use ("official", "tcl").
+        fingerprint: () -> str naming the text tower, for the classifier's on-disk store (None:
+            memory only).
     """
     if sample.get("class_names") is not None:
         names = list(sample["class_names"])
@@ -36,5 +39,6 @@ def sample_class_embeddings(classifier, sample, templates_name, encode_text, tok
         raise ValueError(
             f"an evaluation sample needs 'dataset_name' or 'class_names' to know its classes (keys: {sorted(sample)})"
         )
-    emb = classifier.get(f"{key}|{templates_name}", names, get_templates(templates_name), encode_text, tokenize)
+    emb = classifier.get(f"{key}|{templates_name}", names, get_templates(templates_name), encode_text, tokenize,
+                         fingerprint=fingerprint)
     return emb, bg_thresh

@@ -11,7 +11,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from timm.data.random_erasing import RandomErasing
 
 from ...data.text import build_tokenizer, get_templates, parse_vocabulary_entries
-from ..dual_encoder import DualEncoder
+from ..dual_encoder import DualEncoder, inference_options
 from ..freezing import freeze_except, freeze_norm_statistics
 from ..losses import (
     SEGMENT_AFFINITY_FORMS,
@@ -28,11 +28,14 @@ from ..precision import at_least_float32
 from ..projector import ProjectMLP
 from ..text_encoder import TextTransformer
 from ..zero_shot import (
+    argmax_groups,
     class_names_from_metadata,
     cumulative_group_maps,
+    finalize_group_canvas,
     group_class_affinity,
-    onehot_argmax,
-    pixel_class_scores,
+    group_class_table,
+    lookup_group_scores,
+    sliding_window_group_inference,
     upsample_group_maps,
 )
 from ..zero_shot.clustering import GROUPING_METHODS, cluster_mean_tokens, cluster_patches
@@ -73,10 +76,13 @@ class GroupViT(DualEncoder):
                  non_noisy=False, trainable_patterns=(),
                  random_erasing=0.0, context_length=77, templates="full", topk=5, default_bg_thresh=0.95,
                  vocabulary=(), vocabulary_has_background=False, sliding_window=True, crop_size=448, stride=224,
+                 max_windows_per_batch=16, precision="fp32", embedding_cache=None,
                  grouping="groups", num_clusters=8, prompt_protocol="official"):
         super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, contrast_temperature=contrast_temperature,
                          max_logit_scale=max_logit_scale, templates=templates, sliding_window=sliding_window,
-                         crop_size=crop_size, stride=stride, prompt_protocol=prompt_protocol)
+                         crop_size=crop_size, stride=stride, prompt_protocol=prompt_protocol,
+                         max_windows_per_batch=max_windows_per_batch, precision=precision,
+                         embedding_cache=embedding_cache)
         self.backbone = backbone
         self.text_encoder = text_encoder
         self.img_projector = img_projector
@@ -155,9 +161,7 @@ class GroupViT(DualEncoder):
             "default_bg_thresh": g.ZERO_SHOT.BG_THRESH,
             "vocabulary": g.ZERO_SHOT.VOCABULARY,
             "vocabulary_has_background": g.ZERO_SHOT.VOCABULARY_HAS_BACKGROUND,
-            "sliding_window": cfg.TEST.SLIDING_WINDOW.ENABLED,
-            "crop_size": cfg.TEST.SLIDING_WINDOW.CROP_SIZE,
-            "stride": cfg.TEST.SLIDING_WINDOW.STRIDE,
+            **inference_options(cfg),
             "grouping": g.ZERO_SHOT.GROUPING,
             "num_clusters": g.ZERO_SHOT.NUM_CLUSTERS,
             "prompt_protocol": cfg.TEST.PROMPT_PROTOCOL,
@@ -203,7 +207,7 @@ class GroupViT(DualEncoder):
         if self.training:
             return self.losses(batched_inputs)
         if self._has_classes(batched_inputs[0]):
-            return [self.semantic_inference(x) for x in batched_inputs]
+            return self.semantic_inference_batch(batched_inputs)
         return self.inference_embeddings(batched_inputs)
 
     def losses(self, batched_inputs):
@@ -336,11 +340,28 @@ class GroupViT(DualEncoder):
         key = f"{key}|{self.templates_name}"
         # fp32 whatever the caller's autocast: the cache must not depend on the first call's precision.
         with torch.autocast(self.device.type, enabled=False):
-            emb = self.text_classifier.get(key, names, templates, self.encode_text, self.tokenizer)
+            emb = self.text_classifier.get(key, names, templates, self.encode_text, self.tokenizer,
+                                           fingerprint=self.text_fingerprint)
         return emb, bg_thresh
 
-    def segment_crops(self, crops, class_emb, bg_thresh):
-        """Per-crop class scores (n, C[+1], h, w) for normalised crops (n, 3, h, w) (SPEC section 3).
+    def crop_groups(self, crops, class_emb, bg_thresh):
+        """crop_group_sources, one (group ids, group table) pair a crop."""
+        ids, tables = [], []
+        for source_ids, source_tables in self.crop_group_sources(crops, class_emb, bg_thresh):
+            ids.append(source_ids)
+            tables.extend(source_tables)
+        return torch.cat(ids), tables
+
+    def crop_group_sources(self, crops, class_emb, bg_thresh):
+        """Each crop pixel's group and each group's class scores, for normalised crops (n, 3, h, w).
+
+        Returns:
+            A list of (ids, tables) pairs, one for the whole batch with the learned groups and one a
+            crop with non-parametric groupings (whose number of groups differs from crop to crop):
+            ids: (b, h, w) int64, the argmax group of each pixel of the soft patch-to-group map
+                upsampled to the crop (first maximal group on ties);
+            tables: (b, G, C[+1]), each group's class scores (group_class_table; the background,
+                when bg_thresh is not None, as column 0).
 
         Crops whose size the patch size does not divide lose their last rows/columns in the
         encoder, as the official strided convolution does; the maps are upsampled to the full crop.
@@ -365,12 +386,35 @@ class GroupViT(DualEncoder):
                 groups = [(maps, embeds, out["image_embeds"][i : i + 1])
                           for i, (maps, embeds) in enumerate(self.nonparametric_groups(vision))]
             # -----------------------------------------------------------------------------------
-            scores = []
+            sources = []
             for maps, group_embeds, image_embeds in groups:
-                onehot = onehot_argmax(upsample_group_maps(maps, vision.grid, (h, w)))
+                ids = argmax_groups(upsample_group_maps(maps, vision.grid, (h, w)))
                 affinity = group_class_affinity(group_embeds, image_embeds, class_emb, self.scale(), self.topk)
-                scores.append(pixel_class_scores(onehot, affinity.to(onehot.dtype), bg_thresh))
-            return torch.cat(scores)
+                sources.append((ids, group_class_table(affinity.float(), bg_thresh)))
+            return sources
+
+    def segment_crops(self, crops, class_emb, bg_thresh):
+        """Per-crop class scores (n, C[+1], h, w) for normalised crops (n, 3, h, w):
+        each pixel's group's row of its group table (crop_group_sources)."""
+        # Batched over the crops, so an exported graph keeps the number of windows dynamic.
+        return torch.cat([lookup_group_scores(ids, tables)
+                          for ids, tables in self.crop_group_sources(crops, class_emb, bg_thresh)])
+
+    def segment_images(self, samples, class_emb, bg_thresh):
+        """The (C[+1], height, width) class probabilities of samples of one image size sharing a
+        vocabulary: their windows are encoded together (TEST.SLIDING_WINDOW.MAX_BATCH crops a call),
+        and the per-group scores are summed, upsampled and turned into probabilities without a
+        C x H x W tensor other than the output (see group_lookup)."""
+        images = torch.cat([self.normalize(s["image"][None]) for s in samples])
+        height, width = images.shape[-2:]
+        crop, stride = (self.crop_size, self.stride) if self.sliding_window else ((height, width), (height, width))
+        with self.inference_precision():
+            canvases = sliding_window_group_inference(
+                images, crop, stride, lambda crops: self.crop_groups(crops, class_emb, bg_thresh),
+                max_windows_per_batch=self.max_windows_per_batch,
+            )
+        return [finalize_group_canvas(codes, table, (s.get("height", height), s.get("width", width)))
+                for s, (codes, table) in zip(samples, canvases)]
 
     def nonparametric_groups(self, vision):
         """Groups of the patch tokens by `self.grouping` ("groups" on a model without grouping stages
@@ -395,8 +439,24 @@ class GroupViT(DualEncoder):
     @torch.no_grad()
     def semantic_inference(self, sample):
         """One evaluation sample -> {"sem_seg": (C, height, width) class probabilities}."""
-        class_emb, bg_thresh = self.sample_class_embeddings(sample)
-        return {"sem_seg": self.segment_sample(sample, lambda crops: self.segment_crops(crops, class_emb, bg_thresh))}
+        return self.semantic_inference_batch([sample])[0]
+
+    @torch.no_grad()
+    def semantic_inference_batch(self, samples):
+        """semantic_inference of every sample, in order; samples of one image size and vocabulary
+        share their encoder calls."""
+        batches = {}
+        for index, sample in enumerate(samples):
+            class_emb, bg_thresh = self.sample_class_embeddings(sample)
+            # The class cache returns one tensor per vocabulary, so its identity names the vocabulary.
+            key = (tuple(sample["image"].shape), id(class_emb), bg_thresh)
+            batches.setdefault(key, (class_emb, bg_thresh, []))[2].append(index)
+        results = [None] * len(samples)
+        for class_emb, bg_thresh, indices in batches.values():
+            probs = self.segment_images([samples[i] for i in indices], class_emb, bg_thresh)
+            for i, sem_seg in zip(indices, probs):
+                results[i] = {"sem_seg": sem_seg}
+        return results
 
     @torch.no_grad()
     def group_maps(self, sample):
@@ -411,7 +471,7 @@ class GroupViT(DualEncoder):
             maps = cumulative_group_maps(vision.soft_assignments)
         else:
             maps = [self.nonparametric_groups(vision)[0][0]]
-        return [onehot_argmax(upsample_group_maps(m, vision.grid, (h, w)))[0].argmax(0) for m in maps]
+        return [argmax_groups(upsample_group_maps(m, vision.grid, (h, w)))[0] for m in maps]
 
     @torch.no_grad()
     def inference_embeddings(self, batched_inputs):

@@ -4,7 +4,7 @@ import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 
-from ..dual_encoder import DualEncoder, caption_tokens, patch_class_probabilities
+from ..dual_encoder import DualEncoder, caption_tokens, inference_options, patch_class_probabilities
 from ..losses.patch_text_contrastive import patch_text_contrastive_loss
 from .compatibility import compatibility
 from .open_clip_towers import build_open_clip, build_open_clip_tokenizer, split_open_clip
@@ -36,7 +36,8 @@ class PACL(DualEncoder):
     def __init__(self, *, backbone, text_encoder, vision_embedder, pixel_mean, pixel_std,
                  contrast_temperature=0.07, max_logit_scale=100.0, attention_scale=1.0, test_stride=0,
                  freeze_vision=True, freeze_text=True, templates="full",
-                 sliding_window=True, crop_size=448, stride=224, prompt_protocol="official"):
+                 sliding_window=True, crop_size=448, stride=224,
+                 max_windows_per_batch=16, precision="fp32", embedding_cache=None, prompt_protocol="official"):
         """
         Args:
             backbone: OpenCLIPPatchTokens, (B, 3, H, W) -> (B, N, C) patch tokens.
@@ -54,7 +55,9 @@ class PACL(DualEncoder):
         """
         super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, contrast_temperature=contrast_temperature,
                          max_logit_scale=max_logit_scale, templates=templates, sliding_window=sliding_window,
-                         crop_size=crop_size, stride=stride, prompt_protocol=prompt_protocol)
+                         crop_size=crop_size, stride=stride, prompt_protocol=prompt_protocol,
+                         max_windows_per_batch=max_windows_per_batch, precision=precision,
+                         embedding_cache=embedding_cache)
         self.backbone = backbone
         self.text_encoder = text_encoder
         self.vision_embedder = vision_embedder
@@ -88,9 +91,7 @@ class PACL(DualEncoder):
             "freeze_text": p.FREEZE_TEXT,
             "templates": p.TEMPLATES,
             "prompt_protocol": cfg.TEST.PROMPT_PROTOCOL,
-            "sliding_window": cfg.TEST.SLIDING_WINDOW.ENABLED,
-            "crop_size": cfg.TEST.SLIDING_WINDOW.CROP_SIZE,
-            "stride": cfg.TEST.SLIDING_WINDOW.STRIDE,
+            **inference_options(cfg),
         }
 
     def encode_patches(self, images, stride=None):

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ...data.datasets.prompt_protocols import PROMPT_PROTOCOLS
+from .embedding_cache import prompts_key
 
 __all__ = ["TextClassifier", "split_class_names", "class_names_from_metadata"]
 
@@ -84,21 +85,31 @@ class TextClassifier:
     every synonym x template prompt enters that one mean, so each synonym weighs equally and the
     result is still a single direction per class.
 
-    The cache is keyed by (key, templates). A hit with a different class list re-encodes. Call
-    clear() whenever the text tower's weights change.
+    The in-memory cache is keyed by (key, templates). A hit with a different class list
+    re-encodes. Call clear() whenever the text tower's weights change.
+
+    With a `store` (a ClassEmbeddingStore) and a `fingerprint` passed to get(), a miss in memory
+    looks on disk next, under the fingerprint and the exact prompts, and what is encoded is written
+    there for later processes.
+
+    A prompt that several classes share (a synonym listed twice, a template that ignores the name)
+    is encoded once and enters every mean it belongs to.
 
     Attributes:
-        num_encodings: how many times texts were actually encoded (cache misses).
+        num_encodings: how many times texts were actually encoded (misses in memory and on disk).
         num_texts_encoded: total prompts sent through encode_text.
+        num_disk_hits: vocabularies read back from the store.
     """
 
-    def __init__(self, chunk_size: int = 256):
+    def __init__(self, chunk_size: int = 256, store=None):
         if int(chunk_size) < 1:
             raise ValueError(f"TextClassifier: chunk_size must be >= 1, got {chunk_size}")
         self.chunk_size = int(chunk_size)
+        self.store = store
         self._cache = {}
         self.num_encodings = 0
         self.num_texts_encoded = 0
+        self.num_disk_hits = 0
 
     def __len__(self) -> int:
         return len(self._cache)
@@ -115,6 +126,7 @@ class TextClassifier:
         encode_text: Callable[[torch.Tensor], torch.Tensor],
         tokenizer: Callable[[List[str]], torch.Tensor],
         device: Optional[Union[str, torch.device]] = None,
+        fingerprint: Optional[Callable[[], str]] = None,
     ) -> torch.Tensor:
         """Class embeddings for a vocabulary, from the cache when possible.
 
@@ -127,6 +139,8 @@ class TextClassifier:
                 embeddings. Its module should be in eval mode (the projector has BatchNorm).
             tokenizer: list of N strings -> LongTensor (N, L).
             device: where to move the token ids before encode_text (None: leave them).
+            fingerprint: () -> str identifying the text tower (see text_tower_fingerprint);
+                called on a miss in memory, and only then is the store used.
 
         Returns:
             (C, D) L2-normalised class embeddings on encode_text's output device, in at least float32.
@@ -149,22 +163,48 @@ class TextClassifier:
 
         parsed = split_class_names(class_names)
         _warn_duplicates(parsed)
-        embeddings = self._encode(parsed, templates, encode_text, tokenizer, device)
+        prompts = [(index, _render(template, name))
+                   for index, names in enumerate(parsed) for name in names for template in templates]
+        disk_key = None
+        if self.store is not None and fingerprint is not None:
+            disk_key = prompts_key(fingerprint(), prompts)
+            stored = self.store.load(disk_key, len(parsed))
+            if stored is not None:
+                self.num_disk_hits += 1
+                embeddings = stored.to(self._output_device(encode_text, tokenizer, device, prompts[0][1]))
+                self._cache[cache_key] = (frozen, templates, embeddings)
+                return embeddings
+        embeddings = self._encode(len(parsed), prompts, encode_text, tokenizer, device)
+        if disk_key is not None:
+            self.store.save(disk_key, embeddings)
         self._cache[cache_key] = (frozen, templates, embeddings)
         return embeddings
 
-    def _encode(self, parsed, templates, encode_text, tokenizer, device) -> torch.Tensor:
-        texts, owners = [], []
-        for index, names in enumerate(parsed):
-            for name in names:
-                for template in templates:
-                    texts.append(_render(template, name))
-                    owners.append(index)
-
-        sums = None
+    @staticmethod
+    def _output_device(encode_text, tokenizer, device, text):
+        # A stored entry goes where encode_text's outputs would: the model's device, found without
+        # running the tower (encode_text of one prompt costs what a disk hit saves, on a GPU little).
+        owner = getattr(encode_text, "__self__", None)
+        if isinstance(owner, torch.nn.Module):
+            tensor = next(itertools.chain(owner.parameters(), owner.buffers()), None)
+            if tensor is not None:
+                return tensor.device
+        if device is not None:
+            return torch.device(device)
         with torch.no_grad():
-            for start in range(0, len(texts), self.chunk_size):
-                batch = texts[start : start + self.chunk_size]
+            return encode_text(tokenizer([text])).device
+
+    def _encode(self, num_classes, prompts, encode_text, tokenizer, device) -> torch.Tensor:
+        unique = list(dict.fromkeys(text for _, text in prompts))
+        row_of = {text: row for row, text in enumerate(unique)}
+        rows_of_class = [[] for _ in range(num_classes)]
+        for index, text in prompts:
+            rows_of_class[index].append(row_of[text])
+
+        chunks = []
+        with torch.no_grad():
+            for start in range(0, len(unique), self.chunk_size):
+                batch = unique[start : start + self.chunk_size]
                 tokens = tokenizer(batch)
                 if device is not None:
                     tokens = tokens.to(device)
@@ -174,19 +214,15 @@ class TextClassifier:
                         f"TextClassifier: encode_text returned {tuple(embedded.shape)} for {len(batch)} "
                         "texts; expected (N, D)"
                     )
-                embedded = embedded.to(torch.promote_types(embedded.dtype, torch.float32))
-                if sums is None:
-                    sums = embedded.new_zeros((len(parsed), embedded.shape[1]))
-                # Prompts of a class are contiguous: summing slices keeps the result deterministic
-                # on every device (index_add_ uses atomics on GPUs).
-                offset = 0
-                for owner, run in itertools.groupby(owners[start : start + len(batch)]):
-                    length = len(list(run))
-                    sums[owner] += embedded[offset : offset + length].sum(dim=0)
-                    offset += length
+                chunks.append(embedded.to(torch.promote_types(embedded.dtype, torch.float32)))
+        embedded = torch.cat(chunks)
+        # One sum a class, over its rows in prompt order: deterministic on every device
+        # (index_add_ uses atomics on GPUs).
+        sums = torch.stack([embedded[torch.tensor(rows, device=embedded.device)].sum(dim=0)
+                            for rows in rows_of_class])
         self.num_encodings += 1
-        self.num_texts_encoded += len(texts)
-        counts = torch.tensor([len(names) * len(templates) for names in parsed], device=sums.device)
+        self.num_texts_encoded += len(unique)
+        counts = torch.tensor([len(rows) for rows in rows_of_class], device=sums.device)
         return F.normalize(sums / counts.unsqueeze(1).to(sums.dtype), dim=-1)
 
 

@@ -71,6 +71,14 @@ def test_semantic_inference_output_and_text_cache(model):
     assert torch.allclose(probs.sum(0), torch.ones(50, 87), atol=1e-5)
     # Two images, one text encoding: class embeddings are cached per dataset.
     assert model.text_classifier.num_encodings == 1
+    # Training mode drops the embeddings held in memory; the same weights read them back from disk.
+    model.train()
+    model.eval()
+    model([sample])
+    assert model.text_classifier.num_encodings == 1 and model.text_classifier.num_disk_hits == 1
+    # Other text weights are another disk entry: encoded again.
+    with torch.no_grad():
+        model.text_projector.linear_out.bias.add_(0.5)
     model.train()
     model.eval()
     model([sample])
