@@ -1,10 +1,10 @@
 """Grouping health: is the learned grouping sharp, are its groups used, and are they named?
 
-Training on captions alone can leave the Grouping Blocks undecided: the assignment logits stay far
-smaller than the Gumbel noise added to them in training, every patch spreads over all groups
-almost uniformly, and the evaluation's argmax then falls on the one or two groups with the largest
-bias (docs/RESULTS.md, "Why grouping failed at demo scale"). Nothing in the losses shows it, so
-these figures are measured where the user can see them:
+Training on captions alone can fail to group in two ways that no loss shows: a Grouping Block
+stays undecided (its assignment logits barely spread, every patch is shared almost evenly by all
+groups, and the evaluation's argmax follows hundredths of a logit), or the tokens collapse onto
+one or two groups. Small models trained on few captions do both (docs/RESULTS.md, "Why grouping
+failed at demo scale"), so these figures are measured where the user can see them:
 
 - `grouping_health(vision)`: per grouping stage, from one forward pass,
     logit_std      the spread of the assignment logits over the groups (mean over tokens);
