@@ -48,16 +48,23 @@ def test_upsampled_argmax_equals_the_argmax_of_the_full_upsampling():
         assert torch.equal(upsampled_argmax(scores, (40, 50), max_elements=budget), full)
 
 
-def _colour_scores(crops, class_emb, bg_thresh):
-    """Class scores that follow the crop's colours (a random model scores one class everywhere)."""
+def _colour_groups(crops, class_emb, bg_thresh):
+    """Groups and group class scores that follow the crop's colours (a random model scores one
+    class everywhere), in the form of GroupViT.crop_group_sources, which both the full and the
+    bounded inference paths read."""
     num = class_emb.shape[0] + (bg_thresh is not None)
-    weight = torch.randn(num, 3, 1, 1, generator=torch.Generator().manual_seed(num))
-    return F.conv2d(crops, weight).mul(4).softmax(1)
+    groups = 6
+    generator = torch.Generator().manual_seed(num)
+    weight = torch.randn(groups, 3, 1, 1, generator=generator)
+    ids = F.conv2d(crops, weight).argmax(1)
+    mix = torch.randn(3, groups * num, generator=generator)
+    tables = (crops.mean(dim=(2, 3)) @ mix).view(-1, groups, num).mul(4).softmax(-1)
+    return [(ids, tables)]
 
 
 @pytest.mark.parametrize("background", [None, 0.5])
 def test_same_labels_as_the_full_scores_with_bounded_memory(predictor, monkeypatch, background):
-    monkeypatch.setattr(predictor.model, "segment_crops", _colour_scores)
+    monkeypatch.setattr(predictor.model, "crop_group_sources", _colour_groups)
     image = _image(180, 260, seed=1)
     full = predictor(image, NAMES, background_threshold=background)
     probs = full["sem_seg"]
