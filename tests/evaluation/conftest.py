@@ -83,3 +83,12 @@ def eval_cfg():
 def resized_size():
     """(height, width) -> the evaluation size of the tiny config."""
     return _resized_size
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread is much faster than two fighting over 2 busy cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -3,7 +3,6 @@ import math
 import os
 
 import pytest
-import torch
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser
 
@@ -12,14 +11,6 @@ from groupvit_d2 import add_groupvit_config
 from groupvit_d2.evaluation import build_diagnostic_evaluators
 from zero_shot_eval_utils import TINY_CONFIG
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is much faster than two fighting over 2 busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_oracles_and_entropy_maps_next_to_the_evaluation(benchmarks, tiny_weights, tmp_path):

@@ -11,14 +11,6 @@ from PIL import Image
 from groupvit_d2.evaluation import EntropyMapWriter, colorize_entropy, entropy_map, group_assignment_entropy
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is much faster than two fighting over 2 busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_entropy_of_known_assignments():
     # 2x2 grid, 4 groups: one-hot, uniform, half/half and a 3-way split.

@@ -1,19 +1,10 @@
 """TEST.GROUPING_HEALTH.ENABLED during `train_net.py --eval-only`: the grouping figures and the
 naming of the groups next to the mIoU."""
-import pytest
-import torch
 from detectron2.engine import default_argument_parser
 
 import train_net
 from zero_shot_eval_utils import TINY_CONFIG
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_grouping_health_is_reported_by_eval_only(benchmarks, tiny_weights, tmp_path):

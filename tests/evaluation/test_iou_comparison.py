@@ -21,14 +21,6 @@ from zero_shot_eval_utils import REPO, TINY_CONFIG
 CLASSES = ["background", "cat", "dog", "cow"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is much faster than two fighting over 2 busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _tool():
     spec = importlib.util.spec_from_file_location("compare_checkpoints", REPO / "tools" / "compare_checkpoints.py")
