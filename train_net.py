@@ -44,7 +44,7 @@ from groupvit_d2.evaluation.file_notes import NameFilesOnError, NamingEvaluator
 from groupvit_d2.evaluation.grouping_health import GroupingHealthEvaluator
 from groupvit_d2.evaluation.sem_seg_evaluator import CheckedSemSegEvaluator
 from groupvit_d2.evaluation.split_check import check_sem_seg_split
-from groupvit_d2.modeling.meta_arch.groupvit import GroupViT
+from groupvit_d2.modeling.groupvit import GroupViT
 from groupvit_d2.evaluation.jaccard import JaccardEvaluator
 
 

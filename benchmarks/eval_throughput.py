@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from groupvit_d2 import add_groupvit_config  # noqa: E402
 from groupvit_d2.data.datasets.register_voc import VOC_CLASSES  # noqa: E402
 from groupvit_d2.data.text import get_templates  # noqa: E402
-from groupvit_d2.modeling.zero_shot import window_grid  # noqa: E402
+from groupvit_d2.modeling.core import window_grid  # noqa: E402
 
 DATASET = "_benchmark_voc21_in_memory"
 CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "groupvit",

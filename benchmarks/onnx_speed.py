@@ -70,7 +70,7 @@ def parity(probs, want):
 def window_ties(model, runtime, windows, class_emb):
     """Where the windows' scores differ (> 1e-4) between the two paths: (share of pixels, largest
     margin between the best two groups of PyTorch's soft group map at those pixels)."""
-    from groupvit_d2.modeling.zero_shot import cumulative_group_maps, upsample_group_maps
+    from groupvit_d2.modeling.groupvit.zero_shot import cumulative_group_maps, upsample_group_maps
 
     with torch.no_grad():
         want = model.segment_crops(windows, class_emb, BACKGROUND).numpy()

@@ -205,7 +205,7 @@ def vocabulary(dataset):
     """(names to embed, background threshold or None) of a registered dataset's metadata."""
     from detectron2.data import MetadataCatalog
 
-    from groupvit_d2.modeling.zero_shot import class_names_from_metadata
+    from groupvit_d2.modeling.core import class_names_from_metadata
 
     names, _, threshold = class_names_from_metadata(MetadataCatalog.get(dataset))
     return names, threshold
@@ -230,7 +230,7 @@ def growth_point(args, height, width, dataset, dense=False):
     elsewhere) and cached, as in an evaluation after its first image. `dense`: the dense head
     (segment_crops' class maps on the window canvas, DualEncoder.segment_sample) instead of the
     model's lookup head."""
-    from groupvit_d2.modeling.zero_shot import window_grid
+    from groupvit_d2.modeling.core import window_grid
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -239,7 +239,7 @@ def growth_point(args, height, width, dataset, dense=False):
     names, threshold = vocabulary(dataset)
     sample = zero_shot_sample(height, width, names, threshold)
     with torch.no_grad():
-        class_emb, _ = model.class_embeddings(class_names=names, bg_thresh=threshold)
+        class_emb, _ = model.class_embeddings(class_names=names, background_threshold=threshold)
 
         def infer():
             if dense:
@@ -291,7 +291,7 @@ def _text_encoding_time(model, dataset, max_classes, templates):
     subset = names[::step]
     before = model.text_classifier.num_texts_encoded
     t0 = time.perf_counter()
-    model.class_embeddings(class_names=subset, bg_thresh=threshold)
+    model.class_embeddings(class_names=subset, background_threshold=threshold)
     seconds = time.perf_counter() - t0
     encoded = model.text_classifier.num_texts_encoded - before
     total = sum(len(n) for n in names) * templates
@@ -765,7 +765,7 @@ def text_cache_section(args, report):
                     continue
                 model, _ = build_ours(args.config, args.weights, args.device, opts)
                 t0 = time.perf_counter()
-                model.class_embeddings(class_names=vocab, bg_thresh=threshold)
+                model.class_embeddings(class_names=vocab, background_threshold=threshold)
                 seconds = time.perf_counter() - t0
                 classifier = model.text_classifier
                 rows.append([run, f"{len(vocab)}", f"{seconds:.2f}",
@@ -787,8 +787,8 @@ def _write_entry_without_encoding(model, names):
     """Put the entry of `names` in the model's store as the first process would, without spending
     minutes in the text encoder: the second process's read costs the same whatever the values."""
     from groupvit_d2.data.text import get_templates
-    from groupvit_d2.modeling.zero_shot import split_class_names
-    from groupvit_d2.modeling.zero_shot.embedding_cache import prompts_key
+    from groupvit_d2.modeling.core import split_class_names
+    from groupvit_d2.modeling.core.embedding_cache import prompts_key
 
     templates = get_templates(model.templates_name)
     parsed = split_class_names(names)
@@ -843,7 +843,7 @@ def gpu_section(args, report):
     names, threshold = vocabulary(SIZE_VOCABULARY[1])
     sample = zero_shot_sample(size, size, names, threshold)
     with torch.no_grad():
-        model.class_embeddings(class_names=names, bg_thresh=threshold)
+        model.class_embeddings(class_names=names, background_threshold=threshold)
 
     def zero_shot(precision):
         model.precision = precision
@@ -940,7 +940,7 @@ def agreement_section(args, report):
 # ------------------------------------------------------------------------------------------------
 def native_bf16_text(device):
     """(device runs bf16 natively, why), for the targets that only hold there."""
-    from groupvit_d2.modeling.precision import native_bf16
+    from groupvit_d2.modeling.core import native_bf16
 
     return native_bf16(device)
 

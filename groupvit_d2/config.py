@@ -151,7 +151,7 @@ def _add_zero_shot_config(cfg):
     cfg.TEST.SLIDING_WINDOW.MAX_BATCH = 16
     # Class embeddings are also kept on disk, so that a later process with the same text weights,
     # names and templates skips the text encoder. DIR "" is $GROUPVIT_D2_CACHE_DIR, else
-    # ~/.cache/groupvit_d2; `python -m groupvit_d2.modeling.zero_shot.embedding_cache --clear` empties it.
+    # ~/.cache/groupvit_d2; `python -m groupvit_d2.modeling.core.embedding_cache --clear` empties it.
     cfg.TEST.CLASS_EMBEDDING_CACHE = CN()
     cfg.TEST.CLASS_EMBEDDING_CACHE.ENABLED = True
     cfg.TEST.CLASS_EMBEDDING_CACHE.DIR = ""
@@ -284,7 +284,7 @@ def _add_diagnostics_config(cfg):
     cfg.TEST.KNN_WITHOUT_BACKGROUND = True
     # How many images of each evaluated dataset get their group-assignment entropy map written.
     cfg.TEST.ENTROPY_MAPS = 0
-    # Grouping health (groupvit_d2/modeling/grouping_health.py): the training batches' figures go
+    # Grouping health (groupvit_d2/modeling/groupvit/grouping_health.py): the training batches' figures go
     # to the event storage every PERIOD iterations, with a warning while the grouping is collapsed;
     # ENABLED also measures them, with the naming of the groups, on every evaluated dataset (one
     # more encoder pass over its sliding windows).

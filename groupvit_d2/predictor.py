@@ -164,9 +164,9 @@ class GroupViTPredictor:
         classes sees.
         """
         model = self.model
-        class_emb, bg_thresh = model.sample_class_embeddings(sample)
+        class_emb, background_threshold = model.sample_class_embeddings(sample)
         low_res = dict(sample, height=sample["image"].shape[-2], width=sample["image"].shape[-1])
-        probs = model.segment_sample(low_res, lambda crops: model.segment_crops(crops, class_emb, bg_thresh))
+        probs = model.segment_sample(low_res, lambda crops: model.segment_crops(crops, class_emb, background_threshold))
         logits = probs.float().clamp_min_(torch.finfo(torch.float32).tiny).log_()
         logits -= logits.max(0, keepdim=True).values  # small magnitudes, small rounding
         return upsampled_argmax(logits, (sample["height"], sample["width"]))

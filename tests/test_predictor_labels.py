@@ -48,11 +48,11 @@ def test_upsampled_argmax_equals_the_argmax_of_the_full_upsampling():
         assert torch.equal(upsampled_argmax(scores, (40, 50), max_elements=budget), full)
 
 
-def _colour_groups(crops, class_emb, bg_thresh):
+def _colour_groups(crops, class_emb, background_threshold):
     """Groups and group class scores that follow the crop's colours (a random model scores one
     class everywhere), in the form of GroupViT.crop_group_sources, which both the full and the
     bounded inference paths read."""
-    num = class_emb.shape[0] + (bg_thresh is not None)
+    num = class_emb.shape[0] + (background_threshold is not None)
     groups = 6
     generator = torch.Generator().manual_seed(num)
     weight = torch.randn(groups, 3, 1, 1, generator=generator)

@@ -12,7 +12,8 @@ The output folder receives:
   text_encoder.onnx     "tokens" (N, L) CLIP BPE ids -> "text_embeds" (N, D);
   groupvit_onnx.json    window, stride, resize, normalisation, top-k, background threshold, and
                         which axes are dynamic (checked against PyTorch) or fixed;
-  onnx_runtime.py       the sliding-window runner (numpy + onnxruntime, no PyTorch).
+  onnx_runtime.py       the sliding-window runner (numpy + onnxruntime, no PyTorch);
+  slide_grid.py         its window grid (plain Python, shared with the PyTorch path).
 
 The window size (TEST.SLIDING_WINDOW.CROP_SIZE) and the text length (the context length) are
 fixed in the graphs; the number of windows, texts and classes are dynamic. The background
@@ -66,7 +67,7 @@ def main(argv=None):
     else:
         logger.warning("MODEL.WEIGHTS is empty: exporting a randomly initialised model")
     meta = export_onnx(model, cfg, args.output, background_threshold=args.background_threshold)
-    print(f"Wrote {', '.join(meta['files'].values())}, onnx_runtime.py and groupvit_onnx.json to "
+    print(f"Wrote {', '.join(meta['files'].values())}, onnx_runtime.py, slide_grid.py and groupvit_onnx.json to "
           f"{os.path.abspath(args.output)}")
     print("Axes (\"dynamic\" was checked against PyTorch at another size; numbers are fixed sizes):")
     for model_name, tensors in meta["axes"].items():

@@ -41,7 +41,7 @@ from detectron2.utils.logger import setup_logger
 
 from groupvit_d2 import add_groupvit_config
 from groupvit_d2.checkpoint import GroupViTCheckpointer
-from groupvit_d2.modeling.losses import (
+from groupvit_d2.modeling.groupvit.losses import (
     group_entropy_loss,
     label_entropy_loss,
     multi_label_contrastive_loss,
@@ -49,7 +49,8 @@ from groupvit_d2.modeling.losses import (
     segment_entropy_loss,
     segment_label_affinity,
 )
-from groupvit_d2.modeling.zero_shot import class_names_from_metadata, upsample_group_maps
+from groupvit_d2.modeling.core import class_names_from_metadata
+from groupvit_d2.modeling.groupvit.zero_shot import upsample_group_maps
 
 logger = logging.getLogger("groupvit_d2.measure_entropy")
 

@@ -9,7 +9,7 @@ from typing import List, Optional, Tuple
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from ..modeling.layers.patch_embed import resize_pos_embed
+from ..modeling.core import resize_pos_embed
 from .atomic import atomic_open, is_intact_checkpoint, remove_partial_files
 from .errors import CheckpointError, CheckpointMismatchError, CheckpointNotFoundError
 from .formats import HUGGINGFACE, read_checkpoint

@@ -1,9 +1,9 @@
-"""The training side of the grouping-health figures (groupvit_d2/modeling/grouping_health.py)."""
+"""The training side of the grouping-health figures (groupvit_d2/modeling/groupvit/grouping_health.py)."""
 import logging
 
 from detectron2.engine import HookBase
 
-from ..modeling.grouping_health import collapse_reason
+from ..modeling.groupvit.grouping_health import collapse_reason
 
 __all__ = ["GroupingHealthHook"]
 

@@ -8,7 +8,8 @@ import torch
 from matplotlib import colormaps
 from PIL import Image
 
-from ..modeling.zero_shot import upsample_group_maps
+from ..modeling.core.images import normalize_pixels
+from ..modeling.groupvit.zero_shot import upsample_group_maps
 from .picture_writer import PictureWriter
 
 __all__ = ["group_assignment_entropy", "entropy_map", "colorize_entropy", "EntropyMapWriter"]
@@ -42,10 +43,9 @@ def entropy_map(model, sample):
         (H, W) float tensor in [0, log G], G = model.backbone.num_groups.
     """
     model = getattr(model, "module", model)
-    image = ((sample["image"].to(model.pixel_mean.device).float() - model.pixel_mean) / model.pixel_std)[None]
+    image = normalize_pixels(sample["image"][None], model.pixel_mean, model.pixel_std)
     h, w = image.shape[-2:]
-    p = model.backbone.patch_size
-    vision = model.backbone.encode(image[..., : h - h % p, : w - w % p])
+    vision = model.backbone.encode_any_size(image)
     p2g = vision.patch_to_group()
     if p2g is None:
         raise ValueError("The image encoder has no grouping stage: there is no group assignment to map")

@@ -3,7 +3,9 @@ each group and the pixels it owns (the argmax of the upsampled soft patch-to-gro
 import torch
 import torch.nn.functional as F
 
-from ..modeling.zero_shot import cumulative_group_maps, onehot_argmax, upsample_group_maps, window_grid
+from ..modeling.core import window_grid
+from ..modeling.core.images import normalize_pixels
+from ..modeling.groupvit.zero_shot import cumulative_group_maps, onehot_argmax, upsample_group_maps
 
 __all__ = ["FinalGroups"]
 
@@ -17,7 +19,7 @@ class FinalGroups:
     window is encoded separately, exactly as `GroupViT.segment_crops` does.
 
     Args:
-        backbone: a GroupViTImageEncoder (it needs `encode` and `patch_size`).
+        backbone: a GroupViTImageEncoder (it needs `encode_any_size`).
         pixel_mean, pixel_std: (3,) or (3, 1, 1) statistics, 0-255 scale, RGB.
         feature: "tokens" (the final group tokens after the last LayerNorm, the thesis' features)
             or "projected" (the group embeddings in the joint space; needs `projector`).
@@ -31,9 +33,9 @@ class FinalGroups:
             raise ValueError(f"TEST.KNN_FEATURE must be one of {FEATURES}, got {feature!r}")
         if feature == "projected" and projector is None:
             raise ValueError("The 'projected' group features need the model's image projector (img_projector)")
-        if not hasattr(backbone, "encode"):
+        if not hasattr(backbone, "encode_any_size"):
             raise ValueError(
-                f"{type(backbone).__name__} has no `encode`: the grouping diagnostics need the "
+                f"{type(backbone).__name__} has no `encode_any_size`: the grouping diagnostics need the "
                 "GroupViTImageEncoder backbone"
             )
         self.backbone = backbone
@@ -64,8 +66,7 @@ class FinalGroups:
 
     def normalize(self, image):
         """(3, H, W) 0-255 RGB -> (1, 3, H, W) normalised float image on the backbone's device."""
-        image = image.to(self.device, torch.float32)
-        return ((image - self.pixel_mean.to(image.device)) / self.pixel_std.to(image.device))[None]
+        return normalize_pixels(image, self.pixel_mean.to(self.device), self.pixel_std.to(self.device))[None]
 
     def windows(self, height, width):
         """The (y1, y2, x1, x2) windows of an image of that size (one when taken whole)."""
@@ -78,10 +79,7 @@ class FinalGroups:
         """crops: (n, 3, h, w) normalised. Returns (features (n, G, D) L2-normalised,
         onehot (n, G, h, w): 1 where a pixel's argmax group is g)."""
         h, w = crops.shape[-2:]
-        p = self.backbone.patch_size
-        if h < p or w < p:
-            raise ValueError(f"A {h}x{w} crop is smaller than one {p}x{p} patch")
-        vision = self.backbone.encode(crops[..., : h - h % p, : w - w % p])
+        vision = self.backbone.encode_any_size(crops)
         if not vision.soft_assignments:
             raise ValueError("The image encoder has no grouping stage: it has no final groups to evaluate")
         maps = cumulative_group_maps(vision.soft_assignments)[-1]

@@ -1,5 +1,5 @@
 """Grouping figures and group naming on an evaluation split (see
-groupvit_d2/modeling/grouping_health.py for what the figures mean)."""
+groupvit_d2/modeling/groupvit/grouping_health.py for what the figures mean)."""
 import logging
 from collections import defaultdict
 
@@ -10,8 +10,9 @@ from detectron2.data.detection_utils import read_image
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-from ..modeling.grouping_health import collapse_reason, grouping_health
-from ..modeling.zero_shot import group_class_affinity, window_grid
+from ..modeling.groupvit.grouping_health import collapse_reason, grouping_health
+from ..modeling.groupvit.zero_shot import group_class_affinity
+from ..modeling.core import window_grid
 
 __all__ = ["GroupingHealthEvaluator"]
 
@@ -48,7 +49,7 @@ class GroupingHealthEvaluator(DatasetEvaluator):
     def process(self, inputs, outputs):
         model = self.model
         for sample in inputs:
-            class_emb, bg_thresh = model.sample_class_embeddings(sample)
+            class_emb, background_threshold = model.sample_class_embeddings(sample)
             image = model.normalize(sample["image"][None])
             height, width = image.shape[-2:]
             if getattr(model, "sliding_window", False):
@@ -65,12 +66,12 @@ class GroupingHealthEvaluator(DatasetEvaluator):
                                             class_emb, model.scale(), model.topk)
             best = affinity.flatten(1).amax(dim=1)  # (n,)
             self._add("naming/best_score", float(best.mean()), len(windows))
-            if bg_thresh is not None:
-                self._add("naming/clears_background", float((best >= bg_thresh).float().mean()), len(windows))
+            if background_threshold is not None:
+                self._add("naming/clears_background", float((best >= background_threshold).float().mean()), len(windows))
             label = self._label(sample, (height, width))
             if label is None:
                 continue
-            offset = 1 if bg_thresh is not None else 0
+            offset = 1 if background_threshold is not None else 0
             best_class = affinity.flatten(1).argmax(dim=1) % affinity.shape[-1] + offset
             # The label map is at the evaluation size; windows are cut from the same resized image.
             for i, (y1, y2, x1, x2) in enumerate(windows):

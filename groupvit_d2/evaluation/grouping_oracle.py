@@ -12,7 +12,7 @@ from detectron2.evaluation import DatasetEvaluator, SemSegEvaluator
 from detectron2.evaluation.evaluator import inference_context
 from detectron2.evaluation.sem_seg_evaluation import load_image_into_numpy_array
 
-from ..modeling.zero_shot import finalize_logits, sliding_window_inference
+from ..modeling.core import finalize_logits, sliding_window_inference
 from .final_groups import FinalGroups
 from .group_feature_bank import (
     GroupFeatureBank,

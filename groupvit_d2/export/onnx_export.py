@@ -158,7 +158,7 @@ def export_onnx(model, cfg, output_dir, background_threshold=None, copy_runtime=
     (n, 1 + C, h, w)), image_embedding.onnx ("window" -> "image_embeds" (n, D), "group_embeds"
     (n, G, D), "stage<l>_maps" (n, N, G_l)), text_encoder.onnx ("tokens" (N, L) int64 ->
     "text_embeds" (N, D)), groupvit_onnx.json (sizes, normalisation, threshold, axes) and, with
-    `copy_runtime`, onnx_runtime.py (the numpy/onnxruntime runner).
+    `copy_runtime`, onnx_runtime.py (the numpy/onnxruntime runner) and slide_grid.py (its windows).
 
     Args:
         model: GroupViT.
@@ -271,9 +271,11 @@ def export_onnx(model, cfg, output_dir, background_threshold=None, copy_runtime=
         _publish(tmp, os.path.join(output_dir, FILES[name]))
     _atomic_write_text(os.path.join(output_dir, META_FILE), json.dumps(meta, indent=2) + "\n")
     if copy_runtime:
-        runtime = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onnx_runtime.py")
-        fd, tmp = tempfile.mkstemp(dir=output_dir, prefix=".tmp_", suffix=".py")
-        os.close(fd)
-        shutil.copyfile(runtime, tmp)
-        _publish(tmp, os.path.join(output_dir, "onnx_runtime.py"))
+        here = os.path.dirname(os.path.abspath(__file__))
+        for source in (os.path.join(here, "onnx_runtime.py"),
+                       os.path.join(here, "..", "modeling", "core", "slide_grid.py")):
+            fd, tmp = tempfile.mkstemp(dir=output_dir, prefix=".tmp_", suffix=".py")
+            os.close(fd)
+            shutil.copyfile(source, tmp)
+            _publish(tmp, os.path.join(output_dir, os.path.basename(source)))
     return meta

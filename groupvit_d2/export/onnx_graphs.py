@@ -6,7 +6,7 @@ graphs compute what the PyTorch zero-shot path computes; nothing of the rule is 
 import torch
 import torch.nn as nn
 
-from ..modeling.zero_shot import cumulative_group_maps
+from ..modeling.groupvit.zero_shot import cumulative_group_maps
 
 __all__ = ["SegmentationGraph", "ImageEmbeddingGraph", "TextEmbeddingGraph"]
 

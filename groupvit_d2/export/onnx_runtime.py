@@ -1,7 +1,8 @@
 """Zero-shot GroupViT segmentation with the exported ONNX models, numpy and onnxruntime only.
 
-This file imports neither PyTorch nor Detectron2 nor the rest of groupvit_d2: tools/export_onnx.py
-copies it next to the models, so a deployment needs that folder, numpy and onnxruntime.
+This file imports neither PyTorch nor Detectron2 nor the rest of groupvit_d2 (only the plain-Python
+window grid, slide_grid.py): tools/export_onnx.py copies both next to the models, so a deployment
+needs that folder, numpy and onnxruntime.
 
     from onnx_runtime import GroupViTOnnx
     model = GroupViTOnnx("exported/")
@@ -14,12 +15,22 @@ mmseg's sliding window averaged over overlaps, the bilinear upsample to the inpu
 softmax over classes. The per-window rule (soft group maps, argmax group, the image's top-k
 classes, the background threshold) is inside segmentation.onnx.
 """
+import importlib.util
 import json
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import onnxruntime as ort
+
+try:  # inside groupvit_d2
+    from ..modeling.core.slide_grid import slide_windows as _slide_windows
+except ImportError:  # an exported folder, where slide_grid.py lies next to this file
+    _spec = importlib.util.spec_from_file_location(
+        "groupvit_slide_grid", os.path.join(os.path.dirname(os.path.abspath(__file__)), "slide_grid.py"))
+    _module = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_module)
+    _slide_windows = _module.slide_windows
 
 __all__ = ["META_FILE", "GroupViTOnnx", "window_grid", "resize_bilinear", "shortest_edge_size", "softmax"]
 
@@ -28,19 +39,8 @@ META_FILE = "groupvit_onnx.json"
 
 def window_grid(height: int, width: int, crop: Tuple[int, int],
                 stride: Tuple[int, int]) -> List[Tuple[int, int, int, int]]:
-    """mmseg's slide windows (y1, y2, x1, x2), row by row; a window crossing the border is shifted
-    back inside, and spans the whole dimension where the image is smaller than the crop."""
-    h_crop, w_crop = crop
-    h_stride, w_stride = stride
-    h_grids = max(height - h_crop + h_stride - 1, 0) // h_stride + 1
-    w_grids = max(width - w_crop + w_stride - 1, 0) // w_stride + 1
-    windows = []
-    for h_idx in range(h_grids):
-        for w_idx in range(w_grids):
-            y2 = min(h_idx * h_stride + h_crop, height)
-            x2 = min(w_idx * w_stride + w_crop, width)
-            windows.append((max(y2 - h_crop, 0), y2, max(x2 - w_crop, 0), x2))
-    return windows
+    """mmseg's slide windows (y1, y2, x1, x2), row by row (see slide_grid.py)."""
+    return _slide_windows(height, width, crop, stride)
 
 
 def _linear_taps(in_size: int, out_size: int):

@@ -1,3 +1,4 @@
-from . import backbone, heads, meta_arch  # noqa: F401  (registry side effects)
-from . import clippy, pacl  # noqa: F401  (registers the CLIPpy and PACL meta-architectures)
-from .freezing import TRAINABLE_PRESETS, FreezeSummary, freeze_except, freeze_norm_statistics  # noqa: F401
+"""The models, one folder a family over a shared core: importing registers GroupViT (its
+meta-architecture, backbone and linear head), PACL and CLIPpy with Detectron2."""
+from . import clippy, groupvit, pacl  # noqa: F401  (registry side effects)
+from .core.freezing import TRAINABLE_PRESETS, FreezeSummary, freeze_except, freeze_norm_statistics  # noqa: F401

@@ -125,7 +125,7 @@ def test_sweep_points_follow_the_window(sr):
 
 
 def test_bf16_targets_apply_only_with_bf16_hardware(sr, monkeypatch):
-    from groupvit_d2.modeling import precision
+    from groupvit_d2.modeling.core import precision
 
     args = sr.parse_args(["--quick"])
     encoder = {"ratios": {"fp32": (1.2, 1.2, 1e-6), "bf16": (2.5, 2.5, 1e-2)}}

@@ -13,7 +13,7 @@ from groupvit_d2.checkpoint import (
     save_hf_folder,
 )
 from groupvit_d2.config import CLIP_PIXEL_MEAN, IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
-from groupvit_d2.modeling.layers.patch_embed import resize_pos_embed
+from groupvit_d2.modeling.core.pos_embed import resize_pos_embed
 
 
 class ReleaseConfig:

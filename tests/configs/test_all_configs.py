@@ -11,7 +11,7 @@ from detectron2.modeling import build_model
 
 from groupvit_d2 import add_groupvit_config
 from groupvit_d2.modeling import freeze_except
-from groupvit_d2.modeling.backbone import groupvit as backbone_module
+from groupvit_d2.modeling.groupvit import image_encoder as backbone_module
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
 ALL = sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.yaml"))

@@ -57,7 +57,8 @@ def _image(height, width, seed):
 def test_export_writes_the_models_and_says_which_axes_are_dynamic(exported):
     _, meta, _, folder = exported
     assert sorted(os.listdir(folder)) == sorted(
-        ["segmentation.onnx", "image_embedding.onnx", "text_encoder.onnx", "groupvit_onnx.json", "onnx_runtime.py"])
+        ["segmentation.onnx", "image_embedding.onnx", "text_encoder.onnx", "groupvit_onnx.json", "onnx_runtime.py",
+         "slide_grid.py"])
     with open(os.path.join(folder, "groupvit_onnx.json")) as f:
         assert json.load(f) == meta
     assert meta["window"] == [64, 64] and meta["stride"] == [32, 32] and meta["topk"] == 5

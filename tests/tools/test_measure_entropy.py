@@ -10,7 +10,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import build_model
 from PIL import Image
 
-from groupvit_d2.modeling.losses.entropy import entropy
+from groupvit_d2.modeling.groupvit.losses.entropy import entropy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NAME = "_test_measure_entropy_split"

@@ -5,7 +5,7 @@ import os
 import timm
 from timm.models.vision_transformer import VisionTransformer
 
-from ..dual_encoder import parse_overrides, weights_unavailable
+from ..core import parse_overrides, weights_unavailable
 
 __all__ = ["build_timm_vit"]
 

@@ -6,8 +6,14 @@ import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 
-from ..dual_encoder import DualEncoder, caption_tokens, inference_options, patch_class_probabilities
-from ..losses import image_text_contrastive_loss
+from ..core import (
+    DualEncoder,
+    caption_tokens,
+    image_text_contrastive_loss,
+    inference_options,
+    patch_class_probabilities,
+)
+from ..core.images import crop_to_patches
 from .aggregation import AGGREGATIONS, aggregate
 from .image_encoder import build_timm_vit
 from .pca_grouping import pca_group_scores
@@ -35,10 +41,8 @@ class CLIPpy(DualEncoder):
     """
 
     @configurable
-    def __init__(self, *, backbone, text_encoder, img_projector, text_projector, pixel_mean, pixel_std,
-                 aggregation="max", contrast_temperature=0.07, max_logit_scale=100.0, num_groups=8,
-                 templates="full", sliding_window=True, crop_size=448, stride=224,
-                 max_windows_per_batch=16, precision="fp32", embedding_cache=None, prompt_protocol="official"):
+    def __init__(self, *, backbone, text_encoder, img_projector, text_projector, aggregation="max", num_groups=8,
+                 **dual_encoder_args):
         """
         Args:
             backbone: timm VisionTransformer (forward_features -> (B, P + N, C)).
@@ -46,17 +50,12 @@ class CLIPpy(DualEncoder):
             img_projector: (..., C) -> (..., D); applied to every token before aggregation, so
                 the patch embeddings live in the joint space.
             text_projector: (..., C_t) -> (..., D).
-            pixel_mean, pixel_std: 3 values each, 0-255 RGB scale.
             aggregation: "max", "avg" or "cls".
             num_groups: principal components (centres) of the bottom-up grouping.
-            templates, sliding_window, crop_size, stride, prompt_protocol: zero-shot segmentation
-                settings.
+            dual_encoder_args: DualEncoder's (pixel statistics, temperature, prompts, sliding
+                window, precision, class-embedding cache).
         """
-        super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, contrast_temperature=contrast_temperature,
-                         max_logit_scale=max_logit_scale, templates=templates, sliding_window=sliding_window,
-                         crop_size=crop_size, stride=stride, prompt_protocol=prompt_protocol,
-                         max_windows_per_batch=max_windows_per_batch, precision=precision,
-                         embedding_cache=embedding_cache)
+        super().__init__(**dual_encoder_args)
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"MODEL.CLIPPY.AGGREGATION must be one of {AGGREGATIONS}, got {aggregation!r}")
         if aggregation == "cls" and backbone.num_prefix_tokens == 0:
@@ -78,14 +77,11 @@ class CLIPpy(DualEncoder):
             "text_encoder": text_encoder,
             "img_projector": nn.Linear(backbone.num_features, c.EMBED_DIM),
             "text_projector": nn.Linear(text_encoder.width, c.EMBED_DIM),
-            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
-            "pixel_std": cfg.MODEL.PIXEL_STD,
             "aggregation": c.AGGREGATION,
             "contrast_temperature": c.CONTRAST_TEMPERATURE,
             "max_logit_scale": c.MAX_LOGIT_SCALE,
             "num_groups": c.NUM_GROUPS,
             "templates": c.TEMPLATES,
-            "prompt_protocol": cfg.TEST.PROMPT_PROTOCOL,
             **inference_options(cfg),
         }
 
@@ -98,9 +94,7 @@ class CLIPpy(DualEncoder):
         grid (h, w)). In training N is the share of the h * w patches that was kept."""
         p = self.patch_size
         h, w = images.shape[-2:]
-        if h < p or w < p:
-            raise ValueError(f"A {h}x{w} image is smaller than one {p}x{p} patch")
-        tokens = self.backbone.forward_features(images[..., : h - h % p, : w - w % p])
+        tokens = self.backbone.forward_features(crop_to_patches(images, p))
         prefix = self.backbone.num_prefix_tokens
         return tokens[:, :prefix], tokens[:, prefix:], (h // p, w // p)
 
@@ -124,7 +118,7 @@ class CLIPpy(DualEncoder):
     def forward(self, batched_inputs):
         if self.training:
             return self.losses(batched_inputs)
-        return [self.inference(x) for x in batched_inputs]
+        return [self.semantic_inference(x) for x in batched_inputs]
 
     def losses(self, batched_inputs):
         image_embeds = self.encode_image(self.training_images(batched_inputs))["image_embeds"]
@@ -134,34 +128,31 @@ class CLIPpy(DualEncoder):
     # ----------------------------------------------------------------------------------------
     # Zero-shot inference
     # ----------------------------------------------------------------------------------------
-    def segment_crops(self, crops, class_emb, bg_thresh):
+    def segment_crops(self, crops, class_emb, background_threshold):
         """(n, 3, h, w) normalised crops -> (n, C[+1], h, w) class probabilities."""
         out = self.encode_image(crops)
         return patch_class_probabilities(out["patch_embeds"], out["grid"], class_emb, self.scale(),
-                                         crops.shape[-2:], bg_thresh)
+                                         crops.shape[-2:], background_threshold)
 
     @torch.no_grad()
-    def group_map(self, sample):
-        """(H, W) int64 bottom-up group ids of the (resized) image: PCA centres of its patch
-        features (the tower's output tokens), cosine scores upsampled bilinearly before the argmax."""
+    def group_maps(self, sample):
+        """[(H, W) int64 bottom-up group ids of the (resized) image]: one grouping level (GroupViT's
+        lists its stages), the PCA centres of the patch features (the tower's output tokens), cosine
+        scores upsampled bilinearly before the argmax."""
         image = self.normalize(sample["image"][None])
         out = self.encode_image(image)
         h, w = out["grid"]
         scores = pca_group_scores(out["patch_tokens"][0], self.num_groups)
         scores = scores.t().reshape(1, -1, h, w)
-        return F.interpolate(scores, size=image.shape[-2:], mode="bilinear", align_corners=False)[0].argmax(0)
-
-    def group_maps(self, sample):
-        """[group_map(sample)]: one grouping level, as GroupViT.group_maps lists its stages."""
-        return [self.group_map(sample)]
+        return [F.interpolate(scores, size=image.shape[-2:], mode="bilinear", align_corners=False)[0].argmax(0)]
 
     @torch.no_grad()
-    def inference(self, sample):
+    def semantic_inference(self, sample):
         """One evaluation sample -> {"sem_seg": (C, height, width), "groups": (height, width)}."""
-        class_emb, bg_thresh = self.sample_class_embeddings(sample)
-        sem_seg = self.segment_sample(sample, lambda crops: self.segment_crops(crops, class_emb, bg_thresh))
+        class_emb, background_threshold = self.sample_class_embeddings(sample)
+        sem_seg = self.segment_sample(sample, lambda crops: self.segment_crops(crops, class_emb, background_threshold))
         height, width = sem_seg.shape[-2:]
-        groups = self.group_map(sample)
+        (groups,) = self.group_maps(sample)
         groups = F.interpolate(groups[None, None].float(), size=(height, width), mode="nearest")[0, 0].long()
         return {"sem_seg": sem_seg, "groups": groups}
 

@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 
 from ...data.text import build_tokenizer
-from ..dual_encoder import parse_overrides, weights_unavailable
+from ..core import parse_overrides, weights_unavailable
 
 __all__ = ["SentenceT5Encoder", "build_sentence_t5", "SENTENCE_T5_BASE"]
 

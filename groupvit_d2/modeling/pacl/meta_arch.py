@@ -4,9 +4,9 @@ import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 
-from ..dual_encoder import DualEncoder, caption_tokens, inference_options, patch_class_probabilities
-from ..losses.patch_text_contrastive import patch_text_contrastive_loss
+from ..core import DualEncoder, caption_tokens, inference_options, patch_class_probabilities
 from .compatibility import compatibility
+from .loss import patch_text_contrastive_loss
 from .open_clip_towers import build_open_clip, build_open_clip_tokenizer, split_open_clip
 from .vision_embedder import VisionEmbedder
 
@@ -33,31 +33,20 @@ class PACL(DualEncoder):
     """
 
     @configurable
-    def __init__(self, *, backbone, text_encoder, vision_embedder, pixel_mean, pixel_std,
-                 contrast_temperature=0.07, max_logit_scale=100.0, attention_scale=1.0, test_stride=0,
-                 freeze_vision=True, freeze_text=True, templates="full",
-                 sliding_window=True, crop_size=448, stride=224,
-                 max_windows_per_batch=16, precision="fp32", embedding_cache=None, prompt_protocol="official"):
+    def __init__(self, *, backbone, text_encoder, vision_embedder, attention_scale=1.0, test_stride=0,
+                 freeze_vision=True, freeze_text=True, **dual_encoder_args):
         """
         Args:
             backbone: OpenCLIPPatchTokens, (B, 3, H, W) -> (B, N, C) patch tokens.
             text_encoder: OpenCLIPTextTower, (N, L) ids -> (N, D) text embeddings.
             vision_embedder: (..., C) -> (..., D), e_v.
-            pixel_mean, pixel_std: 3 values each, 0-255 RGB scale.
-            contrast_temperature: initial temperature; the scale exp(logit_scale) is clamped at
-                `max_logit_scale`.
             attention_scale: factor inside the softmax over patches (1 in the paper).
             test_stride: patch stride at test time, 0 for the patch size.
             freeze_vision, freeze_text: keep the towers' weights fixed (the paper trains e_v only).
-            templates: prompt template set of the class embeddings.
-            sliding_window, crop_size, stride: the test-time sliding window.
-            prompt_protocol: which of a dataset's class names to prompt with ("official", "tcl").
+            dual_encoder_args: DualEncoder's (pixel statistics, temperature, prompts, sliding
+                window, precision, class-embedding cache).
         """
-        super().__init__(pixel_mean=pixel_mean, pixel_std=pixel_std, contrast_temperature=contrast_temperature,
-                         max_logit_scale=max_logit_scale, templates=templates, sliding_window=sliding_window,
-                         crop_size=crop_size, stride=stride, prompt_protocol=prompt_protocol,
-                         max_windows_per_batch=max_windows_per_batch, precision=precision,
-                         embedding_cache=embedding_cache)
+        super().__init__(**dual_encoder_args)
         self.backbone = backbone
         self.text_encoder = text_encoder
         self.vision_embedder = vision_embedder
@@ -81,8 +70,6 @@ class PACL(DualEncoder):
             "backbone": backbone,
             "text_encoder": text_encoder,
             "vision_embedder": VisionEmbedder(backbone.width, backbone.visual.output_dim),
-            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
-            "pixel_std": cfg.MODEL.PIXEL_STD,
             "contrast_temperature": p.CONTRAST_TEMPERATURE,
             "max_logit_scale": p.MAX_LOGIT_SCALE,
             "attention_scale": p.PATCH_ATTENTION_SCALE,
@@ -90,7 +77,6 @@ class PACL(DualEncoder):
             "freeze_vision": p.FREEZE_VISION,
             "freeze_text": p.FREEZE_TEXT,
             "templates": p.TEMPLATES,
-            "prompt_protocol": cfg.TEST.PROMPT_PROTOCOL,
             **inference_options(cfg),
         }
 
@@ -117,7 +103,7 @@ class PACL(DualEncoder):
     # ----------------------------------------------------------------------------------------
     # Zero-shot inference
     # ----------------------------------------------------------------------------------------
-    def segment_crops(self, crops, class_emb, bg_thresh):
+    def segment_crops(self, crops, class_emb, background_threshold):
         """(n, 3, h, w) normalised crops -> (n, C[+1], h, w) class probabilities, from the patch-text
         similarity at the test stride."""
         h, w = crops.shape[-2:]
@@ -125,13 +111,13 @@ class PACL(DualEncoder):
         if h < p or w < p:
             raise ValueError(f"A {h}x{w} crop is smaller than one {p}x{p} patch")
         patch_emb, grid = self.encode_patches(crops, stride=self.test_stride)
-        return patch_class_probabilities(patch_emb, grid, class_emb, self.scale(), (h, w), bg_thresh)
+        return patch_class_probabilities(patch_emb, grid, class_emb, self.scale(), (h, w), background_threshold)
 
     @torch.no_grad()
     def semantic_inference(self, sample):
         """One evaluation sample -> {"sem_seg": (C, height, width) class probabilities}."""
-        class_emb, bg_thresh = self.sample_class_embeddings(sample)
-        return {"sem_seg": self.segment_sample(sample, lambda crops: self.segment_crops(crops, class_emb, bg_thresh))}
+        class_emb, background_threshold = self.sample_class_embeddings(sample)
+        return {"sem_seg": self.segment_sample(sample, lambda crops: self.segment_crops(crops, class_emb, background_threshold))}
 
     @torch.no_grad()
     def classify(self, images, dataset_name=None, class_names=None):

@@ -9,8 +9,7 @@ import torch.nn.functional as F
 from open_clip.tokenizer import SimpleTokenizer
 from open_clip.transformer import VisionTransformer
 
-from ..dual_encoder import parse_overrides, weights_unavailable
-from ..layers.patch_embed import resize_pos_embed
+from ..core import parse_overrides, resize_pos_embed, weights_unavailable
 
 __all__ = [
     "build_open_clip",

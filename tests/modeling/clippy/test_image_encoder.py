@@ -3,7 +3,7 @@ import timm.models._builder
 import torch
 
 from groupvit_d2.modeling.clippy import build_timm_vit
-from groupvit_d2.modeling.dual_encoder import PretrainedWeightsError
+from groupvit_d2.modeling.core import PretrainedWeightsError
 
 NAME = "vit_small_patch16_224.dino"
 TINY = {"img_size": 32, "embed_dim": 16, "depth": 1, "num_heads": 2}

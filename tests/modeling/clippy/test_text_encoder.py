@@ -6,7 +6,7 @@ from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
 
 from groupvit_d2.modeling.clippy import build_sentence_t5
-from groupvit_d2.modeling.dual_encoder import PretrainedWeightsError
+from groupvit_d2.modeling.core import PretrainedWeightsError
 
 TINY = {"d_model": 16, "d_kv": 8, "d_ff": 32, "num_layers": 1, "num_heads": 2, "dropout_rate": 0.0}
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from groupvit_d2.modeling.dual_encoder import PretrainedWeightsError
+from groupvit_d2.modeling.core import PretrainedWeightsError
 from groupvit_d2.modeling.pacl import OpenCLIPPatchTokens, build_open_clip, split_open_clip
 
 TINY = {

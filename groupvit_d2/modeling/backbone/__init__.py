@@ -1,3 +1,0 @@
-from .groupvit import GroupViTImageEncoder, GroupViTVisionOutput
-
-__all__ = ["GroupViTImageEncoder", "GroupViTVisionOutput"]

@@ -1,3 +1,0 @@
-from .linear_head import GroupViTLinearHead
-
-__all__ = ["GroupViTLinearHead"]

@@ -1,3 +1,0 @@
-from .groupvit import GroupViT
-
-__all__ = ["GroupViT"]

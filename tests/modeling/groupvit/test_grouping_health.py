@@ -1,0 +1,84 @@
+"""The grouping-health figures tell a collapsed grouping from a sharp one."""
+import math
+
+import pytest
+import torch
+
+from groupvit_d2.modeling.groupvit import GroupViTImageEncoder, GroupViTVisionOutput
+from groupvit_d2.modeling.groupvit.grouping_health import collapse_reason, grouping_health
+
+
+def _vision(logits_per_stage):
+    """A vision output whose stages carry the given (B, G, N) assignment logits."""
+    soft = [l.softmax(dim=1) for l in logits_per_stage]
+    g = logits_per_stage[-1].shape[1]
+    tokens = torch.zeros(logits_per_stage[0].shape[0], g, 4)
+    return GroupViTVisionOutput(tokens=tokens, pooled=tokens.mean(1), grid=(2, 2), soft_assignments=soft,
+                                hard_assignments=soft, assignment_logits=list(logits_per_stage))
+
+
+def test_every_token_in_one_group_is_collapsed():
+    logits = torch.full((2, 4, 8), -10.0)
+    logits[:, 1] = 10.0  # every token's best group is group 1
+    health = grouping_health(_vision([logits]))
+    assert health["stage1/groups_used"] == 1.0
+    assert health["stage1/logit_margin"] == pytest.approx(20.0)
+    assert health["stage1/map_entropy"] < 1e-6
+    assert "1.00 group(s)" in collapse_reason(health)
+
+
+def test_uniform_maps_are_collapsed_even_when_many_groups_win():
+    # Tiny random logits: each token's argmax differs, yet every soft map is near uniform, as in a
+    # tiny model whose assignment never sharpened.
+    torch.manual_seed(0)
+    logits = 1e-3 * torch.randn(2, 8, 36)
+    health = grouping_health(_vision([logits]))
+    assert health["stage1/groups_used"] > 4
+    assert health["stage1/map_entropy"] > 0.999
+    assert health["stage1/logit_std"] == pytest.approx(float(logits.std(dim=1, unbiased=False).mean()))
+    assert "uniform" in collapse_reason(health)
+
+
+def test_sharp_grouping_over_several_groups_is_healthy():
+    # Two stages: 8 patches -> 4 groups (two patches each, sharp), 4 -> 2 groups (sharp).
+    first = torch.full((1, 4, 8), -5.0)
+    for n in range(8):
+        first[0, n // 2, n] = 5.0
+    second = torch.full((1, 2, 4), -5.0)
+    for n in range(4):
+        second[0, n // 2, n] = 5.0
+    health = grouping_health(_vision([first, second]))
+    assert health["stage1/groups_used"] == 4.0 and health["stage2/groups_used"] == 2.0
+    # The stage-2 map chains both assignments: each patch is nearly certain of its final group.
+    assert health["stage2/map_entropy"] < 0.01
+    assert collapse_reason(health) is None
+
+
+def test_map_entropy_is_normalised_by_log_groups():
+    # Each token split evenly over 2 of 4 groups: entropy log 2 of a maximum log 4.
+    logits = torch.full((1, 4, 2), -math.inf)
+    logits[0, :2] = 0.0
+    health = grouping_health(_vision([logits]))
+    assert health["stage1/map_entropy"] == pytest.approx(0.5, abs=1e-6)
+
+
+def test_a_plain_vit_has_no_figures():
+    torch.manual_seed(0)
+    encoder = GroupViTImageEncoder(img_size=32, patch_size=16, embed_dim=12, depths=(1,), num_heads=(2,),
+                                   num_group_tokens=(0,), num_output_groups=())
+    vision = encoder.encode(torch.randn(1, 3, 32, 32))
+    assert grouping_health(vision) == {}
+    assert collapse_reason({}) is None
+
+
+def test_a_randomly_initialised_encoder_starts_uniform():
+    # Freshly initialised assignment projections give logits far below the Gumbel noise's scale:
+    # the figures must show it from the first step.
+    torch.manual_seed(0)
+    encoder = GroupViTImageEncoder(img_size=64, patch_size=16, embed_dim=48, depths=(1, 1, 1), num_heads=(3, 3, 3),
+                                   num_group_tokens=(8, 4, 0), num_output_groups=(8, 4)).eval()
+    health = grouping_health(encoder.encode(torch.randn(2, 3, 64, 64)))
+    assert set(health) == {f"stage{s}/{k}" for s in (1, 2)
+                           for k in ("logit_std", "logit_margin", "groups_used", "map_entropy")}
+    assert health["stage2/map_entropy"] > 0.99
+    assert collapse_reason(health) is not None

@@ -1,0 +1,126 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from groupvit_d2.modeling.groupvit import GroupViTImageEncoder
+from groupvit_d2.modeling.core.pos_embed import resize_pos_embed
+
+TINY = dict(img_size=64, patch_size=16, embed_dim=24, depths=(1, 1, 1), num_heads=(2, 2, 2),
+            num_group_tokens=(8, 4, 0), num_output_groups=(8, 2), drop_path_rate=0.0)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    torch.manual_seed(0)
+    return GroupViTImageEncoder(**TINY, out_features=("stage1", "grouped")).eval()
+
+
+def test_shapes_and_assignments(encoder):
+    out = encoder.encode(torch.randn(2, 3, 64, 96))
+    assert out.grid == (4, 6)
+    assert out.tokens.shape == (2, 2, 24) and out.pooled.shape == (2, 24)
+    assert [a.shape for a in out.soft_assignments] == [(2, 8, 24), (2, 2, 8)]
+    for soft, hard in zip(out.soft_assignments, out.hard_assignments):
+        assert torch.allclose(soft.sum(1), torch.ones_like(soft[:, 0]), atol=1e-5)
+        assert torch.equal(hard.argmax(1), soft.argmax(1))
+    p2g = out.patch_to_group()
+    assert torch.allclose(p2g, out.soft_assignments[0].transpose(1, 2) @ out.soft_assignments[1].transpose(1, 2))
+    assert torch.allclose(p2g.sum(-1), torch.ones(2, 24), atol=1e-5)
+
+
+def test_detectron2_backbone_interface(encoder):
+    feats = encoder(torch.randn(1, 3, 64, 64))
+    shapes = encoder.output_shape()
+    assert set(feats) == {"stage1", "grouped"}
+    for name, f in feats.items():
+        assert f.shape == (1, shapes[name].channels, 4, 4) and shapes[name].stride == 16
+
+
+def test_bf16_autocast_ends_with_the_first_stage(encoder):
+    """Under autocast only the patch-level first stage computes in bf16; from its Grouping Block on,
+    the encoder computes in fp32 exactly what the fp32 stages compute from the first stage's blocks."""
+    images = torch.randn(2, 3, 64, 96)
+    first = []
+    hook = encoder.layers[0].register_forward_hook(lambda mod, args, out: first.append(out))
+    try:
+        with torch.no_grad():
+            full = encoder.encode(images)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                low = encoder.encode(images)
+    finally:
+        hook.remove()
+    _, group_token, segments, _ = first[1]
+    # The expensive blocks keep the autocast: their output is not the fp32 one.
+    assert not torch.equal(segments.float(), first[0][2])
+    with torch.no_grad():
+        x, _ = encoder.layers[0].downsample(segments.float(), group_token.float())
+        group_token = group_token.float()
+        for layer in encoder.layers[1:]:
+            x, group_token, _, _ = layer(x, group_token)
+        ref = encoder.norm(x)
+    assert low.tokens.dtype == torch.float32
+    assert all(a.dtype == torch.float32 for a in low.soft_assignments)
+    torch.testing.assert_close(low.tokens, ref, rtol=0, atol=0)
+    torch.testing.assert_close(low.tokens, full.tokens, rtol=0.05, atol=0.05)
+
+
+def test_1stage_variant():
+    m = GroupViTImageEncoder(img_size=64, embed_dim=24, depths=(1, 1), num_heads=(2, 2),
+                             num_group_tokens=(8, 0), num_output_groups=(2,)).eval()
+    out = m.encode(torch.randn(1, 3, 64, 64))
+    assert out.tokens.shape == (1, 2, 24) and len(out.soft_assignments) == 1
+
+
+def test_position_embedding_is_interpolated_bicubically():
+    pos = torch.randn(1, 16, 5)
+    assert resize_pos_embed(pos, (4, 4)) is pos
+    resized = resize_pos_embed(pos, (6, 8))
+    expected = F.interpolate(pos.reshape(1, 4, 4, 5).permute(0, 3, 1, 2), size=(6, 8), mode="bicubic",
+                             align_corners=False).permute(0, 2, 3, 1).reshape(1, 48, 5)
+    assert torch.allclose(resized, expected)
+
+
+def test_bad_inputs_have_clear_errors(encoder):
+    with pytest.raises(ValueError, match="not divisible by the patch size 16"):
+        encoder.encode(torch.randn(1, 3, 64, 70))
+    with pytest.raises(ValueError, match="3-channel"):
+        encoder.encode(torch.randn(1, 4, 64, 64))
+    with pytest.raises(ValueError, match="3-channel"):
+        encoder.encode(torch.randn(1, 1, 64, 64))
+    with pytest.raises(ValueError, match="num_output_groups"):
+        GroupViTImageEncoder(depths=(1, 1, 1), num_heads=(2, 2, 2), num_group_tokens=(8, 4, 0), num_output_groups=(8,))
+
+
+def test_gradient_checkpointing_matches():
+    torch.manual_seed(0)
+    a = GroupViTImageEncoder(**TINY, gumbel=False)
+    b = GroupViTImageEncoder(**TINY, gumbel=False, gradient_checkpointing=True)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    ya, yb = a.encode(x).pooled, b.encode(x).pooled
+    assert torch.allclose(ya, yb, atol=1e-6)
+    ya.sum().backward()
+    yb.sum().backward()
+    assert torch.allclose(a.pos_embed.grad, b.pos_embed.grad, atol=1e-6)
+
+
+def test_assignment_init_std_scales_only_the_assignment_projections():
+    def build(std):
+        torch.manual_seed(0)
+        return GroupViTImageEncoder(img_size=64, patch_size=16, embed_dim=96, depths=(1, 1, 1), num_heads=(3, 3, 3),
+                                    num_group_tokens=(16, 8, 0), num_output_groups=(16, 8), assign_init_std=std)
+
+    official, wide = build(0.02), build(0.1)
+    for a, b in zip(official.layers[:2], wide.layers[:2]):
+        for name in ("q_proj", "k_proj"):
+            w_official = getattr(a.downsample.assign, name).weight
+            w_wide = getattr(b.downsample.assign, name).weight
+            assert abs(float(w_official.std()) - 0.02) < 0.002
+            assert abs(float(w_wide.std()) - 0.1) < 0.005
+        # Everything else keeps the official initialisation.
+        assert abs(float(b.downsample.assign.v_proj.weight.std()) - 0.02) < 0.002
+    # The assignment logits start with a spread of about std^2 x width: 0.04 at 0.02, near 1 at 0.1.
+    x = torch.randn(2, 3, 64, 64)
+    std_official = float(official.eval().encode(x).assignment_logits[0].std(dim=1).mean())
+    std_wide = float(wide.eval().encode(x).assignment_logits[0].std(dim=1).mean())
+    assert std_official < 0.1 < 0.5 < std_wide
