@@ -298,6 +298,14 @@ def _add_diagnostics_config(cfg):
     cfg.TEST.BOUNDARY_IOU.DILATION_RATIO = 0.02
 
 
+def _add_contrastive_defaults(node):
+    # The keys PACL and CLIPpy read alike: the initial temperature and the clamp of its scale, and
+    # the prompt template set of the class embeddings.
+    node.CONTRAST_TEMPERATURE = 0.07
+    node.MAX_LOGIT_SCALE = 100.0
+    node.TEMPLATES = "full"
+
+
 def _add_alternative_models_config(cfg):
     # PACL (MODEL.META_ARCHITECTURE "PACL"): an open_clip model whose patch tokens are aligned with
     # its text embedding by a vision embedder (SPEC section 5).
@@ -315,12 +323,10 @@ def _add_alternative_models_config(cfg):
     p.FREEZE_TEXT = True
     # Factor on the patch-text cosine similarities before the softmax over patches (1: the paper).
     p.PATCH_ATTENTION_SCALE = 1.0
-    p.CONTRAST_TEMPERATURE = 0.07
-    p.MAX_LOGIT_SCALE = 100.0
     # Stride of the patch-embedding convolution at test time (0: the patch size). A smaller
     # stride gives denser patch-text maps (the paper's stride trick).
     p.TEST_STRIDE = 0
-    p.TEMPLATES = "full"
+    _add_contrastive_defaults(p)
 
     # CLIPpy (MODEL.META_ARCHITECTURE "CLIPpy"): a dual encoder from a self-supervised timm ViT
     # and a sentence-T5 text encoder, with max-pooled patch embeddings (SPEC section 5).
@@ -343,11 +349,9 @@ def _add_alternative_models_config(cfg):
     c.AGGREGATION = "max"
     # Share of the visual tokens dropped at random in training (the paper drops 80%).
     c.PATCH_DROP_RATE = 0.8
-    c.CONTRAST_TEMPERATURE = 0.07
-    c.MAX_LOGIT_SCALE = 100.0
     # Bottom-up grouping: this many principal components of the patch features are the centres.
     c.NUM_GROUPS = 8
-    c.TEMPLATES = "full"
+    _add_contrastive_defaults(c)
 
     # Bottom-up grouping quality (the Jaccard index of CLIPpy / DINO) next to SemSegEvaluator, for
     # models whose outputs carry "groups" or that have `group_maps` (GroupViT).

@@ -250,22 +250,19 @@ def class_names_from_metadata(metadata, protocol="official") -> Tuple[List[List[
         raise ValueError(f"TEST.PROMPT_PROTOCOL must be one of {PROMPT_PROTOCOLS}, got {protocol!r}")
     synonyms = getattr(metadata, "stuff_synonyms", None)
     protocol_names = (getattr(metadata, "prompt_classes", None) or {}).get(protocol)
-    if protocol_names is not None:
-        if len(protocol_names) != len(classes):
+    # The protocol's own names win over the synonyms, which win over the class names.
+    for field, entries, expected in ((f"prompt_classes[{protocol!r}]", protocol_names, "one name per class"),
+                                     ("stuff_synonyms", synonyms, "one list of names per class"),
+                                     ("stuff_classes", classes, None)):
+        if entries is None:
+            continue
+        if len(entries) != len(classes):
             raise ValueError(
-                f"metadata of dataset {name!r}: prompt_classes[{protocol!r}] has {len(protocol_names)} "
-                f"entries but stuff_classes has {len(classes)}; expected one name per class"
+                f"metadata of dataset {name!r}: {field} has {len(entries)} entries but stuff_classes has "
+                f"{len(classes)}; expected {expected}"
             )
-        entries = list(protocol_names)
-    elif synonyms is not None:
-        if len(synonyms) != len(classes):
-            raise ValueError(
-                f"metadata of dataset {name!r}: stuff_synonyms has {len(synonyms)} entries but "
-                f"stuff_classes has {len(classes)}; expected one list of names per class"
-            )
-        entries = list(synonyms)
-    else:
-        entries = list(classes)
+        entries = list(entries)
+        break
     threshold = getattr(metadata, "background_threshold", None)
     has_background = threshold is not None
     if has_background:
