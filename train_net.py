@@ -23,7 +23,7 @@ from detectron2.engine import (
     hooks,
     launch,
 )
-from detectron2.evaluation import DatasetEvaluator, DatasetEvaluators
+from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
 
@@ -38,14 +38,9 @@ from groupvit_d2.engine.mixed_precision import parse_amp_dtype
 from groupvit_d2.engine.lr_scheduler import build_lr_scheduler
 from groupvit_d2.engine.resume_state import CaptureRNGStates, RNGStates, set_data_start
 from groupvit_d2.engine.sample_counts import SkippedSamplesHook
-from groupvit_d2.evaluation import GroupPicturesWriter, build_diagnostic_evaluators
-from groupvit_d2.evaluation.boundary_iou import BoundaryIoUEvaluator
+from groupvit_d2.evaluation import build_evaluator
 from groupvit_d2.evaluation.file_notes import NameFilesOnError, NamingEvaluator
-from groupvit_d2.evaluation.grouping_health import GroupingHealthEvaluator
-from groupvit_d2.evaluation.sem_seg_evaluator import CheckedSemSegEvaluator
 from groupvit_d2.evaluation.split_check import check_sem_seg_split
-from groupvit_d2.modeling.groupvit import GroupViT
-from groupvit_d2.evaluation.jaccard import JaccardEvaluator
 
 
 class Trainer(DefaultTrainer):
@@ -117,21 +112,7 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None, model=None):
-        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-        evaluators = [CheckedSemSegEvaluator(dataset_name, distributed=True, output_dir=output_folder,
-                                             out_of_range=cfg.TEST.OUT_OF_RANGE_LABELS)]
-        if cfg.TEST.GROUP_PICTURES > 0 and model is not None:
-            evaluators.append(GroupPicturesWriter(dataset_name, model, os.path.join(output_folder, "pictures"),
-                                                  max_images=cfg.TEST.GROUP_PICTURES))
-        evaluators += build_diagnostic_evaluators(cfg, dataset_name, output_folder, model)
-        if cfg.TEST.JACCARD.ENABLED:
-            evaluators.append(JaccardEvaluator(dataset_name, model, cfg.TEST.JACCARD.MATCHING,
-                                               cfg.TEST.JACCARD.IGNORE_BACKGROUND))
-        if cfg.TEST.GROUPING_HEALTH.ENABLED and isinstance(getattr(model, "module", model), GroupViT):
-            evaluators.append(GroupingHealthEvaluator(dataset_name, model))
-        if cfg.TEST.BOUNDARY_IOU.ENABLED:
-            evaluators.append(BoundaryIoUEvaluator(dataset_name, cfg.TEST.BOUNDARY_IOU.DILATION_RATIO))
-        return DatasetEvaluators(evaluators)
+        return build_evaluator(cfg, dataset_name, output_folder, model)
 
     @classmethod
     def build_optimizer(cls, cfg, model):

@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from groupvit_d2.evaluation.iou_comparison import (  # noqa: E402
+from groupvit_d2.analysis.iou_comparison import (  # noqa: E402
     RESULTS_FILE,
     compare_per_class_iou,
     format_comparison,

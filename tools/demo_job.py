@@ -51,7 +51,7 @@ def main():
     from detectron2.data import MetadataCatalog  # noqa: E402  (after the run: keep startup light)
 
     import groupvit_d2  # noqa: F401,E402  (registers synthetic_val under DETECTRON2_DATASETS)
-    from groupvit_d2.evaluation.baselines import most_frequent_class_scores  # noqa: E402
+    from groupvit_d2.analysis.baselines import most_frequent_class_scores  # noqa: E402
 
     eval_dir = os.path.join(args.output, "inference", "synthetic_val")
     with open(os.path.join(args.output, "inference", "results.json")) as f:

@@ -16,7 +16,7 @@ from groupvit_d2.checkpoint.official import ours_to_official
 from groupvit_d2.config import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
 from groupvit_d2.data.datasets.register_synthetic import register_all_synthetic
 from groupvit_d2.data.synthetic import generate_synthetic_dataset
-from groupvit_d2.evaluation.iou_comparison import load_sem_seg_results
+from groupvit_d2.analysis.iou_comparison import load_sem_seg_results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "configs", "supervised", "groupvit_linear_synthetic.yaml")

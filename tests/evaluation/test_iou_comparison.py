@@ -9,7 +9,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import SemSegEvaluator
 from PIL import Image
 
-from groupvit_d2.evaluation.iou_comparison import (
+from groupvit_d2.analysis.iou_comparison import (
     compare_per_class_iou,
     format_comparison,
     load_sem_seg_results,

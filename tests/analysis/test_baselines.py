@@ -2,7 +2,7 @@ import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
 
-from groupvit_d2.evaluation.baselines import most_frequent_class, most_frequent_class_scores
+from groupvit_d2.analysis.baselines import most_frequent_class, most_frequent_class_scores
 
 
 def test_most_frequent_class_miou_matches_hand_count(tmp_path):
