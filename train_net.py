@@ -4,166 +4,30 @@
 Train:        python train_net.py --config-file configs/... [--num-gpus N] [--resume]
 Evaluate:     python train_net.py --config-file configs/... --eval-only MODEL.WEIGHTS <file or URL>
 Multi-node:   add --num-machines M --machine-rank R --dist-url tcp://HOST:PORT
+
+The Trainer itself lives in groupvit_d2/engine/trainer.py, where tools that evaluate checkpoints
+import it from.
 """
-import json
 import logging
 import os
-import weakref
 
 import detectron2.utils.comm as comm
-from detectron2.config import get_cfg
-from detectron2.data import build_detection_test_loader
-from detectron2.engine import (
-    DefaultTrainer,
-    SimpleTrainer,
-    TrainerBase,
-    create_ddp_model,
-    default_argument_parser,
-    default_setup,
-    hooks,
-    launch,
-)
-from detectron2.evaluation import DatasetEvaluator
+from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import setup_logger
 
-from groupvit_d2 import add_groupvit_config
+from groupvit_d2 import load_config
 from groupvit_d2.checkpoint import GroupViTCheckpointer
-from groupvit_d2.data.dataset_mappers.zero_shot_semseg_mapper import ZeroShotSemSegDatasetMapper
-from groupvit_d2.data.image_text_dataset import ImageTextWebDataset
-from groupvit_d2.data.train_loaders import build_train_loader
-from groupvit_d2.engine import MixedPrecisionTrainer, build_groupvit_optimizer, results_table
-from groupvit_d2.engine.grouping_health_hook import GroupingHealthHook
-from groupvit_d2.engine.mixed_precision import parse_amp_dtype
-from groupvit_d2.engine.lr_scheduler import build_lr_scheduler
-from groupvit_d2.engine.resume_state import CaptureRNGStates, RNGStates, set_data_start
-from groupvit_d2.engine.sample_counts import SkippedSamplesHook
-from groupvit_d2.evaluation import build_evaluator
-from groupvit_d2.evaluation.file_notes import NameFilesOnError, NamingEvaluator
-from groupvit_d2.evaluation.split_check import check_sem_seg_split
+from groupvit_d2.engine.trainer import Trainer
 
-
-class Trainer(DefaultTrainer):
-    """DefaultTrainer with GroupViT's data, optimizer, checkpoint formats and evaluation."""
-
-    _checked_splits = set()
-
-    def __init__(self, cfg):
-        # DefaultTrainer.__init__, except for three things: the model is wrapped for several
-        # processes on CPUs too (gloo, no device_ids); mixed precision uses MixedPrecisionTrainer
-        # (Detectron2's AMPTrainer needs CUDA and float16; this one runs bf16 on any device); and
-        # the checkpointer reads every GroupViT format, saves atomically, and keeps the random
-        # generator states that an exact resume needs.
-        TrainerBase.__init__(self)
-        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
-            setup_logger()
-        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
-        model = self.build_model(cfg)
-        optimizer = self.build_optimizer(cfg, model)
-        data_loader = self.build_train_loader(cfg)
-        model = create_ddp_model(model, broadcast_buffers=False, **_ddp_device_args(model))
-        if cfg.SOLVER.AMP.ENABLED:
-            self._trainer = MixedPrecisionTrainer(model, data_loader, optimizer,
-                                                  dtype=parse_amp_dtype(cfg.SOLVER.AMP.DTYPE))
-        else:
-            self._trainer = SimpleTrainer(model, data_loader, optimizer)
-        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.rng_states = RNGStates()
-        self.checkpointer = GroupViTCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self),
-                                                 rng=self.rng_states)
-        self.start_iter = 0
-        self.max_iter = cfg.SOLVER.MAX_ITER
-        self.cfg = cfg
-        self.register_hooks(self.build_hooks())
-
-    def build_hooks(self):
-        ret = super().build_hooks()
-        # These run in after_step on every process, before the checkpointer and the writers, so
-        # their figures reach the same metrics.json line. Every grouping starts uniform: the
-        # collapse warning waits for a fifth of the schedule.
-        first = next(i for i, h in enumerate(ret) if isinstance(h, (hooks.PeriodicCheckpointer, hooks.EvalHook)))
-        extra = [CaptureRNGStates(self.rng_states, self.cfg.SOLVER.CHECKPOINT_PERIOD, self.max_iter),
-                 GroupingHealthHook(period=self.cfg.TEST.GROUPING_HEALTH.PERIOD, warn_after=self.max_iter // 5)]
-        dataset = getattr(self._trainer.data_loader, "dataset", None)
-        if isinstance(dataset, ImageTextWebDataset):
-            extra.append(SkippedSamplesHook(dataset, period=20))
-        return ret[:first] + extra + ret[first:]
-
-    def resume_or_load(self, resume=True):
-        super().resume_or_load(resume=resume)
-        if self.start_iter > 0:
-            # Continue the data stream where the interrupted run stopped instead of re-reading it.
-            if set_data_start(self._trainer.data_loader, self.start_iter):
-                logging.getLogger("groupvit_d2").info(
-                    "Resuming the training data stream after %d iterations", self.start_iter)
-            else:
-                logging.getLogger("groupvit_d2").warning(
-                    "This training loader cannot continue its data stream; the resumed run reads it from its start.")
-
-    @classmethod
-    def build_train_loader(cls, cfg):
-        # Image-text pairs for GroupViT, or label maps for a SemanticSegmentor (INPUT.DATASET_MAPPER_NAME).
-        return build_train_loader(cfg)
-
-    @classmethod
-    def build_test_loader(cls, cfg, dataset_name):
-        mapper = ZeroShotSemSegDatasetMapper(cfg, is_train=False, dataset_name=dataset_name)
-        return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
-
-    @classmethod
-    def build_evaluator(cls, cfg, dataset_name, output_folder=None, model=None):
-        return build_evaluator(cfg, dataset_name, output_folder, model)
-
-    @classmethod
-    def build_optimizer(cls, cfg, model):
-        return build_groupvit_optimizer(cfg, model)
-
-    @classmethod
-    def build_lr_scheduler(cls, cfg, optimizer):
-        # Detectron2's schedules plus cosine annealing with restarts (SOLVER.LR_SCHEDULER_NAME).
-        return build_lr_scheduler(cfg, optimizer)
-
-    @classmethod
-    def test(cls, cfg, model, evaluators=None):
-        if cfg.TEST.CHECK_SPLIT:
-            # Every bad file of every split at once, before hours of inference depend on them; once
-            # per process, not at every evaluation during training.
-            for name in cfg.DATASETS.TEST:
-                if (name, cfg.TEST.OUT_OF_RANGE_LABELS) not in cls._checked_splits:
-                    check_sem_seg_split(name, cfg.TEST.OUT_OF_RANGE_LABELS)
-                    cls._checked_splits.add((name, cfg.TEST.OUT_OF_RANGE_LABELS))
-        if evaluators is None:
-            evaluators = [cls.build_evaluator(cfg, name, model=model) for name in cfg.DATASETS.TEST]
-        if isinstance(evaluators, DatasetEvaluator):
-            evaluators = [evaluators]
-        evaluators = [NamingEvaluator(e) for e in evaluators]
-        results = super().test(cfg, NameFilesOnError(model), evaluators)
-        if comm.is_main_process() and results:
-            by_dataset = results if len(cfg.DATASETS.TEST) > 1 else {cfg.DATASETS.TEST[0]: results}
-            logging.getLogger("groupvit_d2").info("Zero-shot semantic segmentation:\n" + results_table(by_dataset))
-            # --eval-only leaves no metrics.json: the latest results also go to a plain JSON file.
-            path = os.path.join(cfg.OUTPUT_DIR, "inference", "results.json")
-            PathManager.mkdirs(os.path.dirname(path))
-            with PathManager.open(path, "w") as f:
-                json.dump(by_dataset, f, indent=1)
-        return results
+__all__ = ["Trainer", "setup", "check_eval_weights", "main"]
 
 
 def setup(args):
-    cfg = get_cfg()
-    add_groupvit_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
+    cfg = load_config(args.config_file, args.opts)
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="groupvit_d2")
     return cfg
-
-
-def _ddp_device_args(model):
-    # DistributedDataParallel takes device_ids only for a model on one GPU; on CPUs (gloo) none.
-    device = next(model.parameters()).device
-    return {} if device.type == "cuda" else {"device_ids": None}
 
 
 def check_eval_weights(cfg, resume):

@@ -21,16 +21,13 @@ the PyTorch decision margin exceeds 1e-4.
 import argparse
 import importlib.util
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from benchmark_utils import (  # noqa: E402
+from groupvit_d2.benchmarking.common import (
     RELEASED_CONFIG,
     cpu_flags,
     format_table,

@@ -18,26 +18,23 @@ missing checkpoint) is reported in the page.
 import argparse
 import logging
 import os
-import sys
 import threading
 import warnings
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 # The page must not call home: no usage statistics.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from detectron2.config import get_cfg  # noqa: E402
-from detectron2.data.catalog import Metadata  # noqa: E402
+from detectron2.data.catalog import Metadata
 
-from groupvit_d2 import add_groupvit_config  # noqa: E402
-from groupvit_d2.checkpoint.model_zoo import MODEL_ZOO  # noqa: E402
-from groupvit_d2.data.dataset_mappers.image_reader import ImageReader  # noqa: E402
-from groupvit_d2.data.text import format_vocabulary, parse_vocabulary  # noqa: E402
-from groupvit_d2.predictor import GroupViTPredictor  # noqa: E402
-from groupvit_d2.utils.visualization import draw_semantic_segmentation, overlay_groups  # noqa: E402
+from groupvit_d2 import load_config
+from groupvit_d2.checkpoint.model_zoo import MODEL_ZOO
+from groupvit_d2.data.dataset_mappers.image_reader import ImageReader
+from groupvit_d2.data.text import format_vocabulary, parse_vocabulary
+from groupvit_d2.predictor import GroupViTPredictor
+from groupvit_d2.utils.visualization import draw_semantic_segmentation, overlay_groups
 
 logger = logging.getLogger("groupvit_app")
 
@@ -97,12 +94,7 @@ class SegmentationApp:
             raise AppError(f"Checkpoint {choice!r}: {weights} does not exist.{hint}")
         with self.lock:
             if choice not in self.predictors:
-                cfg = get_cfg()
-                add_groupvit_config(cfg)
-                cfg.merge_from_file(config)
-                cfg.MODEL.WEIGHTS = weights
-                cfg.MODEL.DEVICE = "cpu"
-                cfg.freeze()
+                cfg = load_config(config, ["MODEL.WEIGHTS", weights, "MODEL.DEVICE", "cpu"])
                 logger.info("loading %s (%s, %s)", choice, config, weights or "random weights")
                 try:
                     self.predictors[choice] = GroupViTPredictor(cfg, input_format="RGB")

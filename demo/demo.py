@@ -26,20 +26,16 @@ import argparse
 import glob
 import logging
 import os
-import sys
 
-from detectron2.config import get_cfg
 from detectron2.data.catalog import Metadata
 from detectron2.utils.logger import setup_logger
 from PIL import Image
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from groupvit_d2 import add_groupvit_config  # noqa: E402
-from groupvit_d2.data.text import parse_vocabulary, read_vocabulary_file  # noqa: E402
-from groupvit_d2.data.dataset_mappers.image_reader import ImageReader  # noqa: E402
-from groupvit_d2.predictor import GroupViTPredictor  # noqa: E402
-from groupvit_d2.utils.visualization import draw_semantic_segmentation, overlay_groups  # noqa: E402
+from groupvit_d2 import load_config
+from groupvit_d2.data.text import parse_vocabulary, read_vocabulary_file
+from groupvit_d2.data.dataset_mappers.image_reader import ImageReader
+from groupvit_d2.predictor import GroupViTPredictor
+from groupvit_d2.utils.visualization import draw_semantic_segmentation, overlay_groups
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -66,12 +62,7 @@ def get_parser():
 
 
 def setup_cfg(args):
-    cfg = get_cfg()
-    add_groupvit_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
-    return cfg
+    return load_config(args.config_file, args.opts)
 
 
 def read_vocabulary(args):

@@ -1,4 +1,6 @@
 """Every groupvit_d2 default, under MODEL.GROUPVIT, INPUT, DATASETS, SOLVER and TEST."""
+import os
+
 import torch
 from detectron2.config import CfgNode as CN
 
@@ -8,6 +10,27 @@ IMAGENET_PIXEL_MEAN = [123.675, 116.28, 103.53]
 IMAGENET_PIXEL_STD = [58.395, 57.12, 57.375]
 CLIP_PIXEL_MEAN = [122.7709383, 116.7460125, 104.09373615]
 CLIP_PIXEL_STD = [68.5005327, 66.6321579, 70.32316305]
+
+
+def load_config(config_file=None, opts=(), freeze=True):
+    """A Detectron2 config with groupvit_d2's defaults, then `config_file` (skipped when None), then
+    the KEY VALUE pairs of `opts`; frozen unless `freeze` is False (a caller that still sets keys).
+
+    Raises FileNotFoundError naming the file when `config_file` does not exist.
+    """
+    from detectron2.config import get_cfg
+
+    cfg = get_cfg()
+    add_groupvit_config(cfg)
+    if config_file is not None:
+        if not os.path.isfile(config_file):
+            raise FileNotFoundError(f"config file {config_file!r} does not exist; expected a YAML file such as "
+                                    "configs/groupvit/tiny.yaml")
+        cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    if freeze:
+        cfg.freeze()
+    return cfg
 
 
 def add_groupvit_config(cfg):
@@ -39,7 +62,7 @@ def _add_model_config(cfg):
 
     cfg.MODEL.GROUPVIT = CN()
     g = cfg.MODEL.GROUPVIT
-    # Image encoder (SPEC section 1). The training grid is IMAGE_SIZE / PATCH_SIZE.
+    # Image encoder (docs/DESIGN.md section 1). The training grid is IMAGE_SIZE / PATCH_SIZE.
     g.IMAGE_SIZE = 224
     g.PATCH_SIZE = 16
     g.EMBED_DIM = 384
@@ -308,7 +331,7 @@ def _add_contrastive_defaults(node):
 
 def _add_alternative_models_config(cfg):
     # PACL (MODEL.META_ARCHITECTURE "PACL"): an open_clip model whose patch tokens are aligned with
-    # its text embedding by a vision embedder (SPEC section 5).
+    # its text embedding by a vision embedder (PACL paper; its segmentation: docs/DESIGN.md section 3).
     cfg.MODEL.PACL = CN()
     p = cfg.MODEL.PACL
     # Any open_clip model name with an open_clip ViT image tower, and its weights: an open_clip
@@ -329,7 +352,8 @@ def _add_alternative_models_config(cfg):
     _add_contrastive_defaults(p)
 
     # CLIPpy (MODEL.META_ARCHITECTURE "CLIPpy"): a dual encoder from a self-supervised timm ViT
-    # and a sentence-T5 text encoder, with max-pooled patch embeddings (SPEC section 5).
+    # and a sentence-T5 text encoder, with max-pooled patch embeddings (CLIPpy paper; its segmentation:
+    # docs/DESIGN.md section 3).
     cfg.MODEL.CLIPPY = CN()
     c = cfg.MODEL.CLIPPY
     c.IMAGE_MODEL = "vit_base_patch16_224.dino"

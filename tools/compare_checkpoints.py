@@ -12,11 +12,8 @@ Or evaluate both checkpoints first (every dataset of DATASETS.TEST; results unde
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from groupvit_d2.analysis.iou_comparison import (  # noqa: E402
+from groupvit_d2.analysis.iou_comparison import (
     RESULTS_FILE,
     compare_per_class_iou,
     format_comparison,
@@ -48,20 +45,13 @@ def parse_args(argv=None):
 
 def evaluate_checkpoints(config_file, weights, names, output_dir, opts):
     """Evaluate both checkpoints on the config's DATASETS.TEST; returns {dataset: (folder a, folder b)}."""
-    from detectron2.config import get_cfg
-
-    from groupvit_d2 import add_groupvit_config
+    from groupvit_d2 import load_config
     from groupvit_d2.checkpoint import GroupViTCheckpointer
-    from train_net import Trainer
+    from groupvit_d2.engine.trainer import Trainer
 
     folders = {}
     for name, path in zip(names, weights):
-        cfg = get_cfg()
-        add_groupvit_config(cfg)
-        cfg.merge_from_file(config_file)
-        cfg.merge_from_list(list(opts))
-        cfg.OUTPUT_DIR = os.path.join(output_dir, name)
-        cfg.freeze()
+        cfg = load_config(config_file, list(opts) + ["OUTPUT_DIR", os.path.join(output_dir, name)])
         model = Trainer.build_model(cfg)
         GroupViTCheckpointer(model, save_dir=cfg.OUTPUT_DIR).load(path)
         Trainer.test(cfg, model)

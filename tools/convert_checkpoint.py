@@ -23,14 +23,11 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from detectron2.modeling import build_model
+from detectron2.utils.file_io import PathManager
 
-from detectron2.config import get_cfg  # noqa: E402
-from detectron2.modeling import build_model  # noqa: E402
-from detectron2.utils.file_io import PathManager  # noqa: E402
-
-from groupvit_d2 import add_groupvit_config  # noqa: E402
-from groupvit_d2.checkpoint import (  # noqa: E402
+from groupvit_d2 import load_config
+from groupvit_d2.checkpoint import (
     HUGGINGFACE,
     GroupViTCheckpointer,
     cfg_overrides_from_hf_config,
@@ -44,10 +41,7 @@ def _as_opt(key, value):
 
 
 def build_cfg(config_file, opts, hf_config=None):
-    cfg = get_cfg()
-    add_groupvit_config(cfg)
-    if config_file:
-        cfg.merge_from_file(config_file)
+    cfg = load_config(config_file or None, freeze=False)
     if hf_config is not None:
         overrides = cfg_overrides_from_hf_config(hf_config)
         cfg.merge_from_list([x for kv in overrides.items() for x in kv])

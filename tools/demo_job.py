@@ -6,6 +6,9 @@
 3. Evaluate zero-shot on its labelled val split through SemSegEvaluator, writing the segmentation
    and group pictures of the first images.
 4. Print the mIoU next to what predicting the most frequent class scores.
+
+Step 2-3 is one run of groupvit_d2.utils.experiments: a finished run in --output (one with
+inference/results.json) is read back, not trained again; choose another --output to retrain.
 """
 import argparse
 import json
@@ -13,7 +16,6 @@ import os
 import subprocess
 import sys
 import time
-
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "configs", "synthetic", "groupvit_tiny.yaml")
@@ -42,20 +44,20 @@ def main():
     with open(os.path.join(data_root, "meta.json")) as f:
         shards = os.path.join(data_root, json.load(f)["train_shards"])
 
-    run([sys.executable, "train_net.py", "--config-file", CONFIG,
-         "DATASETS.IMAGE_TEXT.SHARDS", json.dumps([shards]),
-         "TEST.GROUP_PICTURES", str(args.pictures),
-         "SEED", str(args.seed),
-         "OUTPUT_DIR", args.output] + args.opts)
+    # groupvit_d2 registers its datasets on import, under DETECTRON2_DATASETS: imported once that is set.
+    from groupvit_d2.utils.experiments import Run, dataset_results
+    from groupvit_d2.utils.experiments import run as run_experiment
 
-    from detectron2.data import MetadataCatalog  # noqa: E402  (after the run: keep startup light)
+    run_experiment(Run(CONFIG, args.output, ["DATASETS.IMAGE_TEXT.SHARDS", json.dumps([shards]),
+                                             "TEST.GROUP_PICTURES", str(args.pictures),
+                                             "SEED", str(args.seed)] + args.opts))
 
-    import groupvit_d2  # noqa: F401,E402  (registers synthetic_val under DETECTRON2_DATASETS)
-    from groupvit_d2.analysis.baselines import most_frequent_class_scores  # noqa: E402
+    from detectron2.data import MetadataCatalog
+
+    from groupvit_d2.analysis.baselines import most_frequent_class_scores
 
     eval_dir = os.path.join(args.output, "inference", "synthetic_val")
-    with open(os.path.join(args.output, "inference", "results.json")) as f:
-        scores = json.load(f)["synthetic_val"]["sem_seg"]
+    scores = dataset_results(args.output, "synthetic_val")["sem_seg"]
     cls, baseline = most_frequent_class_scores("synthetic_val")
     name = MetadataCatalog.get("synthetic_val").stuff_classes[cls]
     ratio = scores["mIoU"] / baseline["mIoU"]

@@ -24,16 +24,12 @@ import argparse
 import json
 import logging
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from detectron2.modeling import build_model
 
-from detectron2.config import get_cfg  # noqa: E402
-from detectron2.modeling import build_model  # noqa: E402
-
-from groupvit_d2 import add_groupvit_config  # noqa: E402
-from groupvit_d2.checkpoint import GroupViTCheckpointer  # noqa: E402
-from groupvit_d2.export import export_onnx  # noqa: E402
+from groupvit_d2 import load_config
+from groupvit_d2.checkpoint import GroupViTCheckpointer
+from groupvit_d2.export import export_onnx
 
 logger = logging.getLogger("export_onnx")
 
@@ -49,11 +45,7 @@ def get_parser():
 
 
 def setup_cfg(args):
-    cfg = get_cfg()
-    add_groupvit_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(list(args.opts) + ["MODEL.DEVICE", "cpu"])
-    cfg.freeze()
+    cfg = load_config(args.config_file, list(args.opts) + ["MODEL.DEVICE", "cpu"])
     return cfg
 
 

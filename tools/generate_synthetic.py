@@ -11,12 +11,9 @@ meta.json as "train_shards") and evaluate on the registered "synthetic_val".
 import argparse
 import logging
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from groupvit_d2.data.synthetic import generate_synthetic_dataset  # noqa: E402
+from groupvit_d2.data.synthetic import generate_synthetic_dataset
 
 
 def parse_args(argv=None):

@@ -33,13 +33,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
-from groupvit_d2 import add_groupvit_config
+from groupvit_d2 import load_config
 from groupvit_d2.checkpoint import GroupViTCheckpointer
 from groupvit_d2.modeling.groupvit.losses import (
     group_entropy_loss,
@@ -184,11 +183,7 @@ def measure(model, cfg, dataset_name, num_images=200, batch_size=32):
 
 
 def setup_cfg(args):
-    cfg = get_cfg()
-    add_groupvit_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
+    cfg = load_config(args.config_file, args.opts)
     return cfg
 
 

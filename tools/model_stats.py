@@ -5,10 +5,9 @@ python tools/model_stats.py --config-file configs/groupvit/gcc_yfcc_30e.yaml [--
 """
 import argparse
 
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 
-from groupvit_d2 import add_groupvit_config
+from groupvit_d2 import load_config
 from groupvit_d2.utils.flops import count_parameters, image_encoder_gmacs
 
 
@@ -18,10 +17,7 @@ def main():
     parser.add_argument("--size", type=int, nargs="+", default=[224, 448])
     parser.add_argument("opts", nargs=argparse.REMAINDER)
     args = parser.parse_args()
-    cfg = get_cfg()
-    add_groupvit_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts + ["MODEL.DEVICE", "cpu"])
+    cfg = load_config(args.config_file, args.opts + ["MODEL.DEVICE", "cpu"])
     model = build_model(cfg)
     for name, n in count_parameters(model).items():
         print(f"parameters/{name}: {n / 1e6:.2f}M")

@@ -15,17 +15,14 @@ kept), with a plot per table and example group pictures next to it.
 import argparse
 import json
 import os
-import shutil
 import statistics
-import subprocess
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Tuple
 
+from groupvit_d2.utils.experiments import REPO_ROOT as ROOT
+from groupvit_d2.utils.experiments import Run, dataset_results, run_all
 from groupvit_d2.utils.results_page import section_markers, write_section
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "configs", "ablations")
 BEGIN, END = section_markers("ablations")
 DATASET = "synthetic_val"
@@ -80,52 +77,27 @@ SMOKE_OPTS = ["SOLVER.MAX_ITER", "2", "SOLVER.WARMUP_ITERS", "1", "SOLVER.IMS_PE
               "DATALOADER.NUM_WORKERS", "0"]
 
 
-def _read_results(output):
-    path = os.path.join(output, "inference", "results.json")
-    if not os.path.isfile(path):
+def _metrics(output):
+    """{"mIoU", "bIoU"} of a finished run on DATASET, None when it has not finished."""
+    res = dataset_results(output, DATASET)
+    if res is None:
         return None
-    with open(path) as f:
-        results = json.load(f)
-    if DATASET not in results:
-        raise RuntimeError(f"{path} holds no results for {DATASET} (has {sorted(results)})")
-    res = results[DATASET]
     return {"mIoU": res["sem_seg"]["mIoU"], "bIoU": res.get("boundary_iou", {}).get("bIoU")}
 
 
-def _run(cmd, log_path):
-    with open(log_path, "w") as log:
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    if proc.returncode:
-        raise RuntimeError(f"run failed (exit {proc.returncode}), see {log_path}:\n  " + " ".join(cmd))
+def training_run(config, seed, args):
+    """The training run of `config` with `seed` (and the group pictures of the pictures run)."""
+    pictures = ["TEST.GROUP_PICTURES", str(args.pictures)] if config == PICTURES_FROM and seed == args.seeds[0] else []
+    return Run(os.path.join(CONFIGS, config + ".yaml"), os.path.join(args.output, config, f"seed{seed}"),
+               ["DATASETS.IMAGE_TEXT.SHARDS", json.dumps([args.shards])] + pictures + ["SEED", str(seed)] + args.opts)
 
 
-def run_setting(config, seed, grouping, args):
-    """Train `config` with `seed` (once), then evaluate it with `grouping` if given; returns metrics."""
+def evaluation_run(config, seed, grouping, args):
+    """The --eval-only pass of a trained `config` with MODEL.GROUPVIT.ZERO_SHOT.GROUPING `grouping`."""
     train_dir = os.path.join(args.output, config, f"seed{seed}")
-    out_dir = os.path.join(train_dir, f"eval_{grouping}") if grouping else train_dir
-    results = _read_results(out_dir)
-    if results is not None or args.collect_only:
-        return results
-    common = [sys.executable, os.path.join(ROOT, "train_net.py"), "--config-file",
-              os.path.join(CONFIGS, config + ".yaml")]
-    opts = ["SEED", str(seed)] + args.opts
-    if _read_results(train_dir) is None:
-        pictures = ["TEST.GROUP_PICTURES", str(args.pictures)] if config == PICTURES_FROM and seed == args.seeds[0] else []
-        os.makedirs(train_dir, exist_ok=True)
-        start = time.time()
-        _run(common + ["DATASETS.IMAGE_TEXT.SHARDS", json.dumps([args.shards]), "OUTPUT_DIR", train_dir]
-             + pictures + opts, os.path.join(train_dir, "run.log"))
-        print(f"  trained {config} seed {seed} in {time.time() - start:.0f} s", flush=True)
-    if grouping:
-        os.makedirs(out_dir, exist_ok=True)
-        _run(common + ["--eval-only", "MODEL.WEIGHTS", os.path.join(train_dir, "model_final.pth"),
-                       "MODEL.GROUPVIT.ZERO_SHOT.GROUPING", grouping, "OUTPUT_DIR", out_dir] + opts,
-             os.path.join(out_dir, "run.log"))
-        print(f"  evaluated {config} seed {seed} with {grouping}", flush=True)
-    results = _read_results(out_dir)
-    if results is None:
-        raise RuntimeError(f"{out_dir} has no inference/results.json after its run")
-    return results
+    return Run(os.path.join(CONFIGS, config + ".yaml"), os.path.join(train_dir, f"eval_{grouping}"),
+               ["MODEL.WEIGHTS", os.path.join(train_dir, "model_final.pth"), "MODEL.GROUPVIT.ZERO_SHOT.GROUPING",
+                grouping, "SEED", str(seed)] + args.opts, eval_only=True)
 
 
 def mean_std(values):
@@ -250,10 +222,13 @@ def main(argv=None):
     settings = sorted({(r.config, r.grouping) for t in tables for r in t.rows}, key=lambda s: (s[1] != "", s))
     trains = sorted({(c, s) for c, _ in settings for s in args.seeds})
     start = time.time()
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        list(pool.map(lambda cs: run_setting(cs[0], cs[1], "", args), trains))
-        futures = {(c, g, s): pool.submit(run_setting, c, s, g, args) for c, g in settings for s in args.seeds}
-        metrics = {(c, g): [futures[(c, g, s)].result() for s in args.seeds] for c, g in settings}
+    if not args.collect_only:
+        run_all([training_run(c, s, args) for c, s in trains], jobs=args.jobs, log_name="run.log")
+        run_all([evaluation_run(c, s, g, args) for c, g in settings if g for s in args.seeds], jobs=args.jobs,
+                log_name="run.log")
+    metrics = {(c, g): [_metrics(evaluation_run(c, s, g, args).output_dir if g else
+                                 training_run(c, s, args).output_dir) for s in args.seeds]
+               for c, g in settings}
     elapsed = time.time() - start
 
     parts = ["## Ablations at small scale (GroupViT paper, Tables 1-4)", "",

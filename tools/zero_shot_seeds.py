@@ -6,49 +6,28 @@
         --seeds 0 1 2 --output output/seeds -- SOLVER.MAX_ITER 150
 
 Every (config, seed) pair is one `train_net.py` run (training, then the zero-shot evaluation of its
-DATASETS.TEST, one dataset) in <output>/<config name>/seed<k>; a run whose metrics.json holds the
-evaluation is not repeated. The arguments after `--` are config overrides for every run (without
-`--`, --configs would take them for config files; they are refused before anything runs).
+DATASETS.TEST, one dataset) in <output>/<config name>/seed<k>; a run whose inference/results.json
+exists is not repeated (groupvit_d2.utils.experiments). The arguments after `--` are config
+overrides for every run (without `--`, --configs would take them for config files; they are
+refused before anything runs).
 """
 import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from groupvit_d2.utils.experiments import REPO_ROOT as ROOT
+from groupvit_d2.utils.experiments import Run, dataset_results, run
 
 
 def _name(config):
     return os.path.relpath(os.path.splitext(os.path.abspath(config))[0], os.path.join(ROOT, "configs"))
 
 
-def _final_metrics(output):
-    """The evaluation metrics of a finished run, from Detectron2's metrics.json (plain JSON)."""
-    path = os.path.join(output, "metrics.json")
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    evaluated = [r for r in records if "sem_seg/mIoU" in r]
-    return evaluated[-1] if evaluated else None
-
-
 def _run(config, seed, shards, output, opts):
-    metrics = _final_metrics(output)
-    if metrics is None:
-        cmd = [sys.executable, os.path.join(ROOT, "train_net.py"), "--config-file", config,
-               "DATASETS.IMAGE_TEXT.SHARDS", json.dumps([shards]), "SEED", str(seed), "OUTPUT_DIR", output] + opts
-        print("+ " + " ".join(cmd), flush=True)
-        start = time.time()
-        subprocess.run(cmd, cwd=ROOT, check=True)
-        print(f"  {time.time() - start:.0f} s", flush=True)
-        metrics = _final_metrics(output)
-        if metrics is None:
-            raise RuntimeError(f"{output}/metrics.json holds no sem_seg/mIoU: did the run evaluate DATASETS.TEST?")
-    return metrics
+    """{task: {metric: value}} of the run's one evaluation dataset, training it first if needed."""
+    run(Run(config, output, ["DATASETS.IMAGE_TEXT.SHARDS", json.dumps([shards]), "SEED", str(seed)] + list(opts)))
+    return dataset_results(output)
 
 
 def main(argv=None):
@@ -77,8 +56,8 @@ def main(argv=None):
                  os.path.join(args.output, _name(config).replace(os.sep, "_"), f"seed{seed}"), args.opts)
             for seed in args.seeds
         ]
-        miou = [r["sem_seg/mIoU"] for r in runs]
-        jaccard = [r["bottom_up_grouping/Jaccard"] for r in runs if "bottom_up_grouping/Jaccard" in r]
+        miou = [r["sem_seg"]["mIoU"] for r in runs]
+        jaccard = [r["bottom_up_grouping"]["Jaccard"] for r in runs if "Jaccard" in r.get("bottom_up_grouping", {})]
         per_seed = ", ".join(f"{s:.2f}" for s in miou)
         lines.append(f"| {_name(config)} | {' '.join(map(str, args.seeds))} | {per_seed} | {_mean_std(miou)} | "
                      f"{_mean_std(jaccard) if jaccard else '-'} |")

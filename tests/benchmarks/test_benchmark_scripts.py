@@ -52,7 +52,8 @@ def test_train_throughput_runs_three_rows(capsys):
 
 
 def test_train_batch_is_clip_tokenized_like():
-    tt = _load("train_throughput")
+    from groupvit_d2.benchmarking import training as tt
+
     images, ids = tt.make_batch(batch=3, size=16, num_texts=4, context_length=12, seed=1)
     assert images.shape == (3, 3, 16, 16) and images.dtype == torch.uint8
     assert ids.shape == (3, 4, 12)
@@ -69,7 +70,8 @@ def test_train_batch_is_clip_tokenized_like():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak RSS reset is Linux-only")
 def test_peak_rss_probe_sees_new_pages():
-    bu = _load("benchmark_utils")
+    from groupvit_d2.benchmarking import common as bu
+
     if not bu.reset_peak_rss():
         pytest.skip("/proc/self/clear_refs is not writable here")
     before = bu.status_kib("VmRSS")

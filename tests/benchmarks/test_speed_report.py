@@ -10,6 +10,8 @@ import sys
 import pytest
 import torch
 
+from groupvit_d2.benchmarking.speed_report import agreement, matmul, profiling, targets
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "benchmarks", "speed_report.py")
 
@@ -19,7 +21,6 @@ pytest.importorskip("matplotlib")
 
 @pytest.fixture(scope="module")
 def sr():
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     spec = importlib.util.spec_from_file_location("_benchmark_speed_report", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -132,25 +133,25 @@ def test_bf16_targets_apply_only_with_bf16_hardware(sr, monkeypatch):
     for flags, verdict in (({"avx2"}, "not applicable here"), ({"avx2", "avx512_bf16"}, "yes")):
         monkeypatch.setattr(precision, "read_cpu_flags", lambda flags=flags: set(flags))
         report = sr.Report()
-        sr.targets_section(args, encoder, None, None, 100.0, 20.0, report)
+        targets.targets_section(args, encoder, None, None, 100.0, 20.0, report)
         rows = [line for line in report.sections[0].splitlines() if line.startswith("| bf16 autocast")]
         assert len(rows) == 1 and rows[0].rstrip(" |").split("|")[-1].strip().startswith(verdict)
 
 
 def test_op_kinds(sr):
-    assert sr.op_kind("aten::addmm", "encoder").startswith("matmul")
-    assert sr.op_kind("aten::_scaled_dot_product_flash_attention_for_cpu", "encoder").startswith("attention")
-    assert sr.op_kind("aten::native_layer_norm", "encoder") == "layernorm"
-    assert sr.op_kind("aten::bmm", "assign").startswith("grouping")  # scope wins over the name
-    assert sr.op_kind("aten::einsum", None).startswith("zero-shot head")
-    assert sr.op_kind("aten::gelu", "encoder").startswith("other")
+    assert profiling.op_kind("aten::addmm", "encoder").startswith("matmul")
+    assert profiling.op_kind("aten::_scaled_dot_product_flash_attention_for_cpu", "encoder").startswith("attention")
+    assert profiling.op_kind("aten::native_layer_norm", "encoder") == "layernorm"
+    assert profiling.op_kind("aten::bmm", "assign").startswith("grouping")  # scope wins over the name
+    assert profiling.op_kind("aten::einsum", None).startswith("zero-shot head")
+    assert profiling.op_kind("aten::gelu", "encoder").startswith("other")
 
 
 def test_matmul_size_shrinks_for_slow_products(sr):
-    gflops, n = sr.matmul_throughput(torch.float32, "torch.mm", 128, repeats=1)
+    gflops, n = matmul.matmul_throughput(torch.float32, "torch.mm", 128, repeats=1)
     assert n == 128 and gflops > 0
     # A budget no product can meet keeps the smallest size tried.
-    assert sr.matmul_throughput(torch.float32, "F.linear", 1024, repeats=1, budget_s=0.0)[1] == 512
+    assert matmul.matmul_throughput(torch.float32, "F.linear", 1024, repeats=1, budget_s=0.0)[1] == 512
 
 
 def test_bf16_agreement_counts_every_pixel(sr, tmp_path):
@@ -169,7 +170,7 @@ def test_bf16_agreement_counts_every_pixel(sr, tmp_path):
     torch.save({"model": model.state_dict()}, weights)
     threads = torch.get_num_threads()
     try:
-        r = sr.bf16_agreement(sr.TINY_CONFIG, str(weights), prefix + "synthetic_val", max_images=2)
+        r = agreement.bf16_agreement(sr.TINY_CONFIG, str(weights), prefix + "synthetic_val", max_images=2)
     finally:
         torch.set_num_threads(threads)
     dicts = DatasetCatalog.get(prefix + "synthetic_val")[:2]

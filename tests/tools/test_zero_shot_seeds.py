@@ -13,12 +13,12 @@ def _tool():
 
 
 def _finished_run(folder, miou, jaccard=None):
-    folder.mkdir(parents=True)
-    final = {"iteration": 3, "sem_seg/mIoU": miou}
+    (folder / "inference").mkdir(parents=True)
+    final = {"sem_seg": {"mIoU": miou, "pACC": 50.0}}
     if jaccard is not None:
-        final["bottom_up_grouping/Jaccard"] = jaccard
-    # Training records first, the evaluation last, as Detectron2's JSONWriter leaves them.
-    (folder / "metrics.json").write_text(json.dumps({"iteration": 2, "total_loss": 3.0}) + "\n" + json.dumps(final) + "\n")
+        final["bottom_up_grouping"] = {"Jaccard": jaccard}
+    # What train_net.py writes after the evaluation of the run's one dataset.
+    (folder / "inference" / "results.json").write_text(json.dumps({"synthetic_val": final}))
 
 
 def test_table_from_finished_runs_without_rerunning(tmp_path):
@@ -57,7 +57,7 @@ def test_overrides_after_double_dash_reach_every_run(tmp_path, monkeypatch):
     tool = _tool()
     seen = []
     monkeypatch.setattr(tool, "_run", lambda config, seed, shards, output, opts: seen.append(opts) or
-                        {"sem_seg/mIoU": 1.0})
+                        {"sem_seg": {"mIoU": 1.0}})
     tool.main(["--configs", str(REPO / "configs" / "pacl" / "synthetic_tiny.yaml"), "--seeds", "0", "1",
                "--shards", "unused.tar", "--output", str(tmp_path), "--", "TEST.JACCARD.ENABLED", "True"])
     assert seen == [["TEST.JACCARD.ENABLED", "True"]] * 2

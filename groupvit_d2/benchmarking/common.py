@@ -1,4 +1,4 @@
-"""Shared pieces of the benchmark scripts: machine description, interleaved timing, and a random
+"""Shared pieces of the benchmark scripts (benchmarks/): machine description, interleaved timing, and a random
 transformers GroupViTModel with our converted copy of the same weights.
 
 Timings on shared machines drift from second to second, so each benchmark times its contenders in
@@ -13,9 +13,8 @@ import time
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+# The checkout the package is installed from (benchmarks read its configs).
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 RELEASED_CONFIG = os.path.join(ROOT, "configs", "groupvit", "gcc_yfcc_30e.yaml")
 TINY_CONFIG = os.path.join(ROOT, "configs", "groupvit", "tiny.yaml")
@@ -124,16 +123,9 @@ def format_table(header, rows):
 
 
 def load_cfg(config_file, device, opts=()):
-    from detectron2.config import get_cfg
+    from groupvit_d2 import load_config
 
-    from groupvit_d2 import add_groupvit_config
-
-    cfg = get_cfg()
-    add_groupvit_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
-    cfg.MODEL.DEVICE = str(device)
-    return cfg
+    return load_config(config_file, list(opts) + ["MODEL.DEVICE", str(device)], freeze=False)
 
 
 def hf_architecture(cfg):
