@@ -9,6 +9,17 @@ if ROOT not in sys.path:
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models: one intra-op thread is much faster than two fighting over 2 busy cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def tiny_cfg():
     """The tiny GroupViT config (configs/groupvit/tiny.yaml) on CPU."""
     from detectron2.config import get_cfg

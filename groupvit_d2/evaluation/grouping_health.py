@@ -67,7 +67,8 @@ class GroupingHealthEvaluator(DatasetEvaluator):
             best = affinity.flatten(1).amax(dim=1)  # (n,)
             self._add("naming/best_score", float(best.mean()), len(windows))
             if background_threshold is not None:
-                self._add("naming/clears_background", float((best >= background_threshold).float().mean()), len(windows))
+                clears = float((best >= background_threshold).float().mean())
+                self._add("naming/clears_background", clears, len(windows))
             label = self._label(sample, (height, width))
             if label is None:
                 continue

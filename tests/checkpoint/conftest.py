@@ -21,9 +21,5 @@ def tiny_model(tiny_cfg):
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """These models are small: one intra-op thread is faster than two fighting over 2 cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Every test here runs small models (see the root conftest's one_thread)."""

@@ -23,13 +23,7 @@ CONFIG = os.path.join(ROOT, "configs", "supervised", "groupvit_linear_synthetic.
 PREFIX = "supervised_test_"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is much faster than two fighting over 2 busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

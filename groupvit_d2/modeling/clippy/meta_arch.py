@@ -1,5 +1,6 @@
 """CLIPpy as a Detectron2 meta-architecture: a CLIP-style dual encoder with max-pooled patch
-embeddings, a self-supervised ViT and a sentence-T5 text tower (SPEC section 5; CLIPpy paper)."""
+embeddings, a self-supervised ViT and a sentence-T5 text tower (CLIPpy paper; its segmentation:
+docs/DESIGN.md section 3)."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F

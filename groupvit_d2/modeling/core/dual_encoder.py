@@ -184,7 +184,8 @@ class DualEncoder(nn.Module):
     def sample_class_embeddings(self, sample):
         """class_embeddings() of an evaluation sample: its own "class_names" (and
         "background_threshold"), else the configured vocabulary, else its "dataset_name"."""
-        if sample.get("class_names") is None and sample.get("dataset_name") is None and self.configured_vocabulary() is None:
+        named = sample.get("class_names") is not None or sample.get("dataset_name") is not None
+        if not named and self.configured_vocabulary() is None:
             raise ValueError(
                 "an evaluation sample needs 'dataset_name' or 'class_names' to know its classes "
                 f"(keys: {sorted(sample)})"

@@ -12,7 +12,7 @@ def patch_class_probabilities(patch_emb, grid, class_emb, logit_scale, out_size,
 
     The scaled similarities are upsampled bilinearly from the patch grid to `out_size` and turned
     into probabilities by a softmax over classes. With a background threshold, the background
-    follows GroupViT's rule (SPEC section 3): thr = min(threshold, the image's largest class
+    follows GroupViT's rule (docs/DESIGN.md section 3): thr = min(threshold, the image's largest class
     probability); a pixel is background where its best class probability is strictly below thr.
 
     Args:

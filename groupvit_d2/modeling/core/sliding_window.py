@@ -1,4 +1,5 @@
-"""Sliding-window inference on mmseg's slide grid, and the final upsample + softmax (SPEC section 3)."""
+"""Sliding-window inference on mmseg's slide grid, and the final upsample + softmax (docs/DESIGN.md
+section 3, steps 3 and 10)."""
 
 import numbers
 from typing import Callable, List, Sequence, Tuple, Union

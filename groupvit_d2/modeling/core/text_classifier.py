@@ -1,4 +1,5 @@
-"""Class embeddings from prompt templates, cached per vocabulary (SPEC section 3, "Text")."""
+"""Class embeddings from prompt templates, cached per vocabulary (docs/DESIGN.md section 3,
+step 6)."""
 
 import itertools
 import warnings

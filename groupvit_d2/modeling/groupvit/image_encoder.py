@@ -1,4 +1,4 @@
-"""The GroupViT image encoder as a Detectron2 backbone (SPEC section 1)."""
+"""The GroupViT image encoder as a Detectron2 backbone (docs/DESIGN.md section 1)."""
 import contextlib
 from dataclasses import dataclass, field
 from functools import partial

@@ -1,5 +1,5 @@
 """GroupViT as a Detectron2 meta-architecture: dual encoder, contrastive training, zero-shot
-semantic segmentation (SPEC sections 1-3)."""
+semantic segmentation (docs/DESIGN.md sections 1-3)."""
 import logging
 
 import torch

@@ -1,5 +1,5 @@
 """PACL as a Detectron2 meta-architecture: an open_clip model whose patch tokens are aligned with
-its text embedding (SPEC section 5; PACL paper)."""
+its text embedding (PACL paper; its segmentation: docs/DESIGN.md section 3)."""
 import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
@@ -117,7 +117,8 @@ class PACL(DualEncoder):
     def semantic_inference(self, sample):
         """One evaluation sample -> {"sem_seg": (C, height, width) class probabilities}."""
         class_emb, background_threshold = self.sample_class_embeddings(sample)
-        return {"sem_seg": self.segment_sample(sample, lambda crops: self.segment_crops(crops, class_emb, background_threshold))}
+        sem_seg = self.segment_sample(sample, lambda crops: self.segment_crops(crops, class_emb, background_threshold))
+        return {"sem_seg": sem_seg}
 
     @torch.no_grad()
     def classify(self, images, dataset_name=None, class_names=None):

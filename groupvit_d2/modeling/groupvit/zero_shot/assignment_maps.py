@@ -1,4 +1,5 @@
-"""Patch-to-group maps from the grouping stages' soft assignments (SPEC section 3, "Encoder in eval")."""
+"""Patch-to-group maps from the grouping stages' soft assignments (docs/DESIGN.md section 3,
+step 5)."""
 
 from typing import List, Sequence, Tuple
 

@@ -1,5 +1,5 @@
-"""Group-to-class affinity and per-pixel class scores (SPEC section 3, "Group to class" and
-"Background")."""
+"""Group-to-class affinity and per-pixel class scores (docs/DESIGN.md section 3, steps 7-9: the
+group-class scores and the background threshold)."""
 
 import math
 from typing import Optional, Union

@@ -1,4 +1,4 @@
-"""The batched functions chained together against a per-image transcription of SPEC section 3."""
+"""The batched functions chained together against a per-image transcription of docs/DESIGN.md section 3."""
 
 import pytest
 import torch
