@@ -51,7 +51,7 @@ def test_killed_run_resumes_with_its_iteration_lr_and_optimizer(tmp_path):
         proc.wait()
     assert not (out_dir / "model_final.pth").exists()
 
-    from train_net import Trainer  # noqa: E402  (repository root is on sys.path via conftest)
+    from groupvit_d2.engine.trainer import Trainer
 
     cfg = get_cfg()
     add_groupvit_config(cfg)

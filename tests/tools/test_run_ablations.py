@@ -1,5 +1,6 @@
 """The ablation regeneration (tools/run_ablations.py), one seed and a few iterations a run: every
 table's runs train and evaluate through train_net.py, and the page, plots and pictures are written."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -10,8 +11,9 @@ import pytest
 from groupvit_d2.data.synthetic import generate_synthetic_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import run_ablations  # noqa: E402
+_spec = importlib.util.spec_from_file_location("run_ablations", os.path.join(REPO, "tools", "run_ablations.py"))
+run_ablations = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run_ablations)
 
 SMALL = ["MODEL.GROUPVIT.IMAGE_SIZE", "32", "INPUT.IMAGE_TEXT.CROP_SIZE", "32", "INPUT.MIN_SIZE_TEST", "32",
          "TEST.SLIDING_WINDOW.CROP_SIZE", "32", "TEST.SLIDING_WINDOW.STRIDE", "16", "MODEL.DEVICE", "cpu"]
