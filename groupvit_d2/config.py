@@ -87,6 +87,9 @@ def _add_model_config(cfg):
     # The official 0.02 gives assignment logits of std about 0.02^2 x EMBED_DIM at the start:
     # 0.15 at width 384, 0.04 at 96, either way far below the Gumbel noise (std 1.28).
     g.ASSIGN_INIT_STD = 0.02
+    # The image feature: "mean" of the final group tokens (official), or "occupied", the mean of
+    # those that hold at least one patch under the hard assignment.
+    g.POOLING = "mean"
     # Trade compute for memory in the transformer blocks.
     g.GRADIENT_CHECKPOINTING = False
     # Dense maps the backbone returns to other Detectron2 heads: "stage1" (patch tokens after the

@@ -14,6 +14,8 @@ import os
 import time
 
 from groupvit_d2.data.synthetic import generate_synthetic_dataset
+from groupvit_d2.data.synthetic.captions import PARTIAL_CAPTION_PROB
+from groupvit_d2.data.synthetic.render import SIZE_RANGE
 
 
 def parse_args(argv=None):
@@ -41,6 +43,20 @@ def parse_args(argv=None):
         "--workers", type=int, default=min(2, os.cpu_count() or 1), help="rendering processes"
     )
     parser.add_argument(
+        "--object-size",
+        type=float,
+        nargs=2,
+        default=list(SIZE_RANGE),
+        metavar=("LOW", "HIGH"),
+        help="range of an object's half-extent as a fraction of the short side (default %(default)s)",
+    )
+    parser.add_argument(
+        "--partial-caption-prob",
+        type=float,
+        default=PARTIAL_CAPTION_PROB,
+        help="how often a caption of several objects names only some of them (default %(default)s)",
+    )
+    parser.add_argument(
         "--no-train-seg", action="store_true", help="do not write train_seg/ (train label maps)"
     )
     return parser.parse_args(argv)
@@ -60,6 +76,8 @@ def main(argv=None):
         shard_size=args.shard_size,
         workers=args.workers,
         write_train_seg=not args.no_train_seg,
+        object_size=tuple(args.object_size),
+        partial_caption_prob=args.partial_caption_prob,
     )
     print(
         f"Wrote {args.root} in {time.perf_counter() - start:.1f} s; training shards: "

@@ -74,11 +74,16 @@ def relation(a, b):
     return "above" if dy > 0 else "below"
 
 
-def make_caption(rng, objects, background, image_side):
+# Share of multi-object captions that leave some objects unnamed, as web captions often do.
+PARTIAL_CAPTION_PROB = 0.4
+
+
+def make_caption(rng, objects, background, image_side, partial_prob=PARTIAL_CAPTION_PROB):
     """A caption naming at least one of `objects` (dicts with "category", "colour_word", "size",
-    "center"); each mentioned object gets "mentioned": True."""
+    "center"); each mentioned object gets "mentioned": True. With probability `partial_prob` a
+    caption of several objects names only some of them."""
     n = len(objects)
-    if n > 1 and rng.random() < 0.4:
+    if n > 1 and rng.random() < partial_prob:
         m = int(rng.integers(1, n))
     else:
         m = n

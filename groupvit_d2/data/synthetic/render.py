@@ -5,7 +5,7 @@ from typing import List, NamedTuple
 
 import numpy as np
 
-from .captions import make_caption
+from .captions import PARTIAL_CAPTION_PROB, make_caption
 from .categories import BACKGROUNDS, CATEGORIES, PART_COLOURS
 from .shapes import object_transform, rasterise
 from .textures import background, object_colours
@@ -43,8 +43,12 @@ def _inverse_2x2(m):
     return np.array([[d, -b], [-c, a]]) / (a * d - b * c)
 
 
-def render_sample(rng, height, width):
-    """Draw one sample with the numpy Generator `rng` (the only source of randomness)."""
+def render_sample(rng, height, width, size_range=SIZE_RANGE, partial_caption_prob=PARTIAL_CAPTION_PROB):
+    """Draw one sample with the numpy Generator `rng` (the only source of randomness).
+
+    `size_range` bounds each object's half-extent as a fraction of the short side;
+    `partial_caption_prob` is how often a caption of several objects names only some of them.
+    """
     bg = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
     image = background(bg.name, height, width, rng)
     label = np.zeros((height, width), dtype=np.uint8)
@@ -55,7 +59,7 @@ def render_sample(rng, height, width):
     objects, centers, sizes = [], [], []
     for cid in category_ids:
         cat = CATEGORIES[cid]
-        size = float(rng.uniform(*SIZE_RANGE) * side)
+        size = float(rng.uniform(*size_range) * side)
         cx, cy = _place(rng, sizes, centers, size, height, width)
         angle = float(rng.uniform(-cat.max_rotation, cat.max_rotation))
         mirror = bool(rng.random() < 0.5)
@@ -91,5 +95,5 @@ def render_sample(rng, height, width):
     for obj in objects:
         obj["visible"] = int((label == obj["category_id"]).sum())
     visible = [o for o in objects if o["area"] and o["visible"] >= MIN_VISIBLE_FRACTION * o["area"]]
-    caption = make_caption(rng, visible or objects, bg, side)
+    caption = make_caption(rng, visible or objects, bg, side, partial_caption_prob)
     return SyntheticSample(image, label, objects, bg.name, caption)

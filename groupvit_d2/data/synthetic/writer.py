@@ -24,7 +24,8 @@ import webdataset as wds
 from PIL import Image
 
 from .categories import BACKGROUND_NAMES, CATEGORIES
-from .render import render_sample
+from .captions import PARTIAL_CAPTION_PROB
+from .render import SIZE_RANGE, render_sample
 
 __all__ = ["generate_synthetic_dataset", "render_indexed", "FORMAT_VERSION"]
 
@@ -35,16 +36,16 @@ _SPLIT_CODES = {"train": 0, "val": 1}
 JPEG_QUALITY = 90
 
 
-def render_indexed(seed, split, index, min_size, max_size):
-    """Render image `index` of `split`: a SyntheticSample and its (height, width)."""
+def render_indexed(seed, split, index, min_size, max_size, **options):
+    """Render image `index` of `split` as a SyntheticSample; `options` go to `render_sample`."""
     rng = np.random.default_rng([int(seed), _SPLIT_CODES[split], int(index)])
     height, width = (int(v) for v in rng.integers(min_size, max_size + 1, size=2))
-    return render_sample(rng, height, width)
+    return render_sample(rng, height, width, **options)
 
 
 def _encode(args):
-    seed, split, index, min_size, max_size = args
-    sample = render_indexed(seed, split, index, min_size, max_size)
+    seed, split, index, min_size, max_size, options = args
+    sample = render_indexed(seed, split, index, min_size, max_size, **options)
     jpg, png = io.BytesIO(), io.BytesIO()
     Image.fromarray(sample.image).save(jpg, format="JPEG", quality=JPEG_QUALITY)
     Image.fromarray(sample.label).save(png, format="PNG")
@@ -59,8 +60,8 @@ def _encode(args):
     return record, jpg.getvalue(), png.getvalue()
 
 
-def _samples(split, count, seed, min_size, max_size, workers):
-    jobs = [(seed, split, i, min_size, max_size) for i in range(count)]
+def _samples(split, count, seed, min_size, max_size, workers, options):
+    jobs = [(seed, split, i, min_size, max_size, options) for i in range(count)]
     if workers <= 1:
         yield from map(_encode, jobs)
         return
@@ -85,6 +86,8 @@ def generate_synthetic_dataset(
     shard_size=500,
     workers=1,
     write_train_seg=True,
+    object_size=SIZE_RANGE,
+    partial_caption_prob=PARTIAL_CAPTION_PROB,
 ):
     """
     Write the synthetic benchmark under `root` (see the module doc for the layout).
@@ -97,6 +100,9 @@ def generate_synthetic_dataset(
         shard_size (int): samples per training shard.
         workers (int): rendering processes.
         write_train_seg (bool): also write train_seg/ (training images with their label maps).
+        object_size (tuple[float, float]): range of an object's half-extent, as a fraction of the
+            image's short side.
+        partial_caption_prob (float): how often a caption of several objects names only some.
 
     Returns:
         dict: the content of meta.json.
@@ -106,6 +112,12 @@ def generate_synthetic_dataset(
         raise ValueError(
             f"image sizes must satisfy 16 <= image_size ({image_size}) <= max_image_size ({max_image_size})"
         )
+    low, high = (float(v) for v in object_size)
+    if not 0.0 < low <= high <= 0.5:
+        raise ValueError(f"object_size must satisfy 0 < low <= high <= 0.5, got {tuple(object_size)}")
+    if not 0.0 <= partial_caption_prob <= 1.0:
+        raise ValueError(f"partial_caption_prob must lie in [0, 1], got {partial_caption_prob}")
+    options = {"size_range": (low, high), "partial_caption_prob": float(partial_caption_prob)}
     if num_train < 0 or num_val < 0 or shard_size < 1:
         raise ValueError(
             f"need num_train, num_val >= 0 and shard_size >= 1, got {num_train}, {num_val}, {shard_size}"
@@ -126,7 +138,7 @@ def generate_synthetic_dataset(
     records = {"train": [], "val": []}
     writer = None
     for i, (record, jpg, png) in enumerate(
-        _samples("train", num_train, seed, image_size, max_image_size, workers)
+        _samples("train", num_train, seed, image_size, max_image_size, workers, options)
     ):
         if i % shard_size == 0:
             if writer is not None:
@@ -144,7 +156,7 @@ def generate_synthetic_dataset(
         records["train"].append(record)
     if writer is not None:
         writer.close()
-    for record, jpg, png in _samples("val", num_val, seed, image_size, max_image_size, workers):
+    for record, jpg, png in _samples("val", num_val, seed, image_size, max_image_size, workers, options):
         _write(os.path.join(root, "val", "images", record["key"] + ".jpg"), jpg)
         _write(os.path.join(root, "val", "labels", record["key"] + ".png"), png)
         records["val"].append(record)
@@ -159,6 +171,8 @@ def generate_synthetic_dataset(
         "num_val": int(num_val),
         "image_size": [int(image_size), int(max_image_size)],
         "shard_size": int(shard_size),
+        "object_size": [low, high],
+        "partial_caption_prob": float(partial_caption_prob),
         "train_shards": f"train/train-{{000000..{num_shards - 1:06d}}}.tar" if num_shards else "",
         "train_seg": bool(write_train_seg),
         "categories": [

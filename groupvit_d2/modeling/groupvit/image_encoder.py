@@ -6,6 +6,7 @@ from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone, ShapeSpec
 from timm.layers import trunc_normal_
@@ -48,6 +49,26 @@ class GroupViTVisionOutput:
             out = a if out is None else out @ a
         return out
 
+    def occupied_groups(self):
+        """(B, G) bool: the final groups that hold at least one patch under the hard assignment
+        (every group when there is no grouping stage)."""
+        counts = None
+        for hard in self.hard_assignments:
+            # Each token counts for its argmax group: the one-hot column of a hard or Gumbel
+            # straight-through assignment, the largest entry of a soft one. No gradient flows
+            # through the choice of groups.
+            onehot = F.one_hot(hard.detach().argmax(1), hard.shape[1]).transpose(1, 2).to(hard.dtype)
+            counts = onehot.sum(-1) if counts is None else (onehot @ counts[..., None]).squeeze(-1)
+        if counts is None:
+            return torch.ones(self.tokens.shape[:2], dtype=torch.bool, device=self.tokens.device)
+        return counts > 0.5
+
+
+# How the final group tokens become the image feature: "mean" over all groups (the official
+# encoder), or "occupied", the mean over the groups that hold a patch (docs/RESULTS.md, "Why
+# grouping failed at demo scale": with "mean", the groups that hold nothing carry the names).
+POOLINGS = ("mean", "occupied")
+
 
 @BACKBONE_REGISTRY.register()
 class GroupViTImageEncoder(Backbone):
@@ -66,7 +87,7 @@ class GroupViTImageEncoder(Backbone):
                  num_heads=(6, 6, 6), num_group_tokens=(64, 8, 0), num_output_groups=(64, 8), mlp_ratio=4.0,
                  qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1, layer_norm_eps=1e-5,
                  hard_assignment=True, gumbel=True, gumbel_tau=1.0, assign_eps=1.0, assign_init_std=0.02,
-                 gradient_checkpointing=False, out_features=("grouped",)):
+                 gradient_checkpointing=False, out_features=("grouped",), pooling="mean"):
         super().__init__()
         num_stages = len(depths)
         if not (len(num_heads) == len(num_group_tokens) == num_stages and len(num_output_groups) == num_stages - 1):
@@ -80,6 +101,9 @@ class GroupViTImageEncoder(Backbone):
         for name in out_features:
             if name not in ("stage1", "grouped"):
                 raise ValueError(f"Unknown GroupViT output feature {name!r}; expected 'stage1' or 'grouped'")
+        if pooling not in POOLINGS:
+            raise ValueError(f"MODEL.GROUPVIT.POOLING is {pooling!r}; expected one of {POOLINGS}")
+        self.pooling = pooling
         norm_layer = partial(nn.LayerNorm, eps=layer_norm_eps)
         self.embed_dim = embed_dim
         self.patch_size = patch_size
@@ -161,6 +185,7 @@ class GroupViTImageEncoder(Backbone):
             "assign_init_std": g.ASSIGN_INIT_STD,
             "gradient_checkpointing": g.GRADIENT_CHECKPOINTING,
             "out_features": tuple(g.OUT_FEATURES),
+            "pooling": g.POOLING,
         }
 
     @property
@@ -190,7 +215,11 @@ class GroupViTImageEncoder(Backbone):
                     out.hard_assignments.append(assignment["hard"])
                     out.assignment_logits.append(assignment["logits"])
             out.tokens = self.norm(x)
-        out.pooled = out.tokens.mean(dim=1)
+        if self.pooling == "occupied":
+            weights = out.occupied_groups().to(out.tokens.dtype)
+            out.pooled = (weights[..., None] * out.tokens).sum(1) / weights.sum(1, keepdim=True)
+        else:
+            out.pooled = out.tokens.mean(dim=1)
         return out
 
     def encode_any_size(self, x) -> GroupViTVisionOutput:

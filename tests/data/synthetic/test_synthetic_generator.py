@@ -140,3 +140,47 @@ def test_cli_and_bad_arguments(tmp_path):
     assert (tmp_path / "cli" / "val" / "labels" / "0000000.png").is_file()
     with pytest.raises(ValueError, match="image_size"):
         synthetic.generate_synthetic_dataset(str(tmp_path / "x"), image_size=64, max_image_size=32)
+
+
+def test_object_size_and_full_captions(tmp_path):
+    # Objects drawn from a larger half-extent range cover more of the image, and with
+    # partial_caption_prob 0 every caption names every visible object.
+    kwargs = dict(num_train=0, num_val=40, image_size=64, shard_size=10)
+    small = generate_synthetic_dataset(str(tmp_path / "small"), object_size=(0.1, 0.15), **kwargs)
+    large = generate_synthetic_dataset(
+        str(tmp_path / "large"), object_size=(0.3, 0.35), partial_caption_prob=0.0, **kwargs
+    )
+    assert small["object_size"] == [0.1, 0.15] and large["partial_caption_prob"] == 0.0
+
+    def records(name):
+        with open(tmp_path / name / "annotations" / "val.json") as f:
+            return json.load(f)
+
+    def foreground(name):
+        labels = [
+            np.asarray(Image.open(tmp_path / name / "val" / "labels" / f"{r['key']}.png"))
+            for r in records(name)
+        ]
+        return float(np.mean([(lab > 0).mean() for lab in labels]))
+
+    assert foreground("large") > 2.5 * foreground("small")
+    for record in records("large"):
+        for obj in record["objects"]:
+            half = obj["size"] / 64
+            assert 0.3 <= half <= 0.35 + 1e-6
+            if obj["area"] and obj["visible"] >= render_module.MIN_VISIBLE_FRACTION * obj["area"]:
+                assert obj["mentioned"] and obj["category"] in record["caption"]
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        (dict(object_size=(0.3, 0.2)), "object_size"),
+        (dict(object_size=(0.0, 0.2)), "object_size"),
+        (dict(object_size=(0.2, 0.6)), "object_size"),
+        (dict(partial_caption_prob=1.5), "partial_caption_prob"),
+    ],
+)
+def test_bad_generator_options(tmp_path, options, match):
+    with pytest.raises(ValueError, match=match):
+        generate_synthetic_dataset(str(tmp_path / "x"), num_train=1, num_val=1, **options)

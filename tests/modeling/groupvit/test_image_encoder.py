@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from groupvit_d2.modeling.groupvit import GroupViTImageEncoder
+from groupvit_d2.modeling.groupvit.image_encoder import GroupViTVisionOutput
 from groupvit_d2.modeling.core.pos_embed import resize_pos_embed
 
 TINY = dict(img_size=64, patch_size=16, embed_dim=24, depths=(1, 1, 1), num_heads=(2, 2, 2),
@@ -124,3 +125,47 @@ def test_assignment_init_std_scales_only_the_assignment_projections():
     std_official = float(official.eval().encode(x).assignment_logits[0].std(dim=1).mean())
     std_wide = float(wide.eval().encode(x).assignment_logits[0].std(dim=1).mean())
     assert std_official < 0.1 < 0.5 < std_wide
+
+
+def _patch_counts(out):
+    """Patches per final group, chaining the argmax of every stage by hand."""
+    owner = None
+    for hard in out.hard_assignments:
+        choice = hard.argmax(1)  # (B, N_l): each token's group
+        owner = choice if owner is None else torch.gather(choice, 1, owner)
+    return torch.stack([torch.bincount(o, minlength=out.tokens.shape[1]) for o in owner])
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_occupied_pooling_averages_the_groups_that_hold_patches(training):
+    torch.manual_seed(0)
+    wide = dict(TINY, num_group_tokens=(8, 8, 0), num_output_groups=(8, 8))
+    encoder = GroupViTImageEncoder(**wide, pooling="occupied").train(training)
+    out = encoder.encode(torch.randn(4, 3, 64, 64))
+    counts = _patch_counts(out)
+    assert counts.sum(1).tolist() == [16] * 4  # 4 x 4 patches, each in one final group
+    occupied = out.occupied_groups()
+    assert torch.equal(occupied, counts > 0) and not occupied.all()
+    expected = torch.stack([out.tokens[b, occupied[b]].mean(0) for b in range(4)])
+    torch.testing.assert_close(out.pooled, expected)
+    # The official mean keeps every group, occupied or not.
+    mean = GroupViTImageEncoder(**wide).eval()
+    mean.load_state_dict(encoder.state_dict())
+    ref = mean.encode(torch.randn(2, 3, 64, 64))
+    torch.testing.assert_close(ref.pooled, ref.tokens.mean(1))
+
+
+def test_occupied_groups_of_a_collapsed_grouping_is_its_one_group():
+    # Every patch in stage-1 group 3, and every stage-1 group in final group 1.
+    hard1 = torch.zeros(2, 8, 16)
+    hard1[:, 3] = 1.0
+    hard2 = torch.zeros(2, 2, 8)
+    hard2[:, 1] = 1.0
+    out = GroupViTVisionOutput(tokens=torch.randn(2, 2, 24), pooled=None, grid=(4, 4),
+                               hard_assignments=[hard1, hard2])
+    assert out.occupied_groups().tolist() == [[False, True], [False, True]]
+
+
+def test_unknown_pooling_is_an_error():
+    with pytest.raises(ValueError, match="MODEL.GROUPVIT.POOLING.*'max'"):
+        GroupViTImageEncoder(**TINY, pooling="max")
