@@ -7,8 +7,8 @@
    and group pictures of the first images.
 4. Print the mIoU next to what predicting the most frequent class scores.
 
-Step 2-3 is one run of groupvit_d2.utils.experiments: a finished run in --output (one with
-inference/results.json) is read back, not trained again; choose another --output to retrain.
+Step 2-3 is one run of groupvit_d2.utils.experiments: a finished run of the same command in
+--output is read back, not trained again; another seed or other overrides train again there.
 """
 import argparse
 import json

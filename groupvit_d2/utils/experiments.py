@@ -4,7 +4,10 @@ runs read back instead of repeated, and one results file per run.
 Every run's results are `<OUTPUT_DIR>/inference/results.json`, which `train_net.py` writes after
 each zero-shot evaluation (at the end of training and with `--eval-only`):
 {dataset: {task: {metric: value}}}, e.g. {"voc21_val": {"sem_seg": {"mIoU": 12.3, ...}}}. A run
-whose file exists counts as finished, so an interrupted sweep resumes where it stopped.
+whose file exists counts as finished, so an interrupted sweep resumes where it stopped. Each run
+also leaves `<OUTPUT_DIR>/run.json` (its config, overrides and mode): a finished run made by another
+command (e.g. the main job again with another --seed into the same folder) is made again, not read
+back.
 
 tools/run_ablations.py, tools/zero_shot_seeds.py and tools/demo_job.py are thin uses of this module.
 """
@@ -16,13 +19,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, NamedTuple, Optional, Sequence
 
-__all__ = ["REPO_ROOT", "TRAIN_NET", "RESULTS_FILE", "Run", "read_results", "dataset_results", "run",
+__all__ = ["REPO_ROOT", "TRAIN_NET", "RESULTS_FILE", "RUN_FILE", "Run", "read_results", "dataset_results", "run",
            "run_all"]
 
 # The checkout the package is installed from (editable): train_net.py and configs/ lie there.
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_NET = os.path.join(REPO_ROOT, "train_net.py")
 RESULTS_FILE = os.path.join("inference", "results.json")
+RUN_FILE = "run.json"
 
 
 class Run(NamedTuple):
@@ -38,6 +42,26 @@ class Run(NamedTuple):
         """The command line, with SEED and the rest in `opts` and OUTPUT_DIR last."""
         return ([sys.executable, TRAIN_NET, "--config-file", self.config] + (["--eval-only"] if self.eval_only else [])
                 + list(self.opts) + ["OUTPUT_DIR", self.output_dir])
+
+    def record(self) -> dict:
+        """What decides a run's results: the config file, the overrides and the mode."""
+        return {"config": os.path.abspath(self.config), "opts": [str(o) for o in self.opts],
+                "eval_only": bool(self.eval_only)}
+
+
+def _recorded(output_dir) -> Optional[dict]:
+    path = os.path.join(output_dir, RUN_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _write_record(spec: Run):
+    path = os.path.join(spec.output_dir, RUN_FILE)
+    with open(path + ".tmp", "w") as f:
+        json.dump(spec.record(), f, indent=1)
+    os.replace(path + ".tmp", path)
 
 
 def read_results(output_dir) -> Optional[dict]:
@@ -77,9 +101,16 @@ def run(spec: Run, log_path=None, threads=None, echo=True) -> dict:
     Raises RuntimeError naming the log when the run fails or leaves no results file.
     """
     results = read_results(spec.output_dir)
+    recorded = _recorded(spec.output_dir)
     if results is not None:
-        return results
+        # A folder without run.json predates the record: its results are taken as they are.
+        if recorded is None or recorded == spec.record():
+            return results
+        if echo:
+            print(f"{spec.output_dir} holds the results of another command; running this one there", flush=True)
+        os.remove(os.path.join(spec.output_dir, RESULTS_FILE))
     os.makedirs(spec.output_dir, exist_ok=True)
+    _write_record(spec)
     cmd = spec.command()
     env = dict(os.environ)
     if threads is not None:

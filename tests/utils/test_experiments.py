@@ -59,3 +59,25 @@ def test_dataset_results(tmp_path):
         dataset_results(tmp_path)
     with pytest.raises(RuntimeError, match=r"no results for c \(has \['a', 'b'\]\)"):
         dataset_results(tmp_path, "c")
+
+
+def test_a_finished_run_of_another_command_is_made_again(tmp_path, monkeypatch):
+    launched = []
+
+    def fake_run(cmd, cwd, env, **kwargs):
+        launched.append(cmd)
+        _finish_again(tmp_path / "demo", {"d": {"sem_seg": {"mIoU": float(cmd[cmd.index("SEED") + 1])}}})
+        return subprocess.CompletedProcess(cmd, 0)
+
+    def _finish_again(folder, results):
+        (folder / "inference").mkdir(parents=True, exist_ok=True)
+        (folder / "inference" / "results.json").write_text(json.dumps(results))
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    out = str(tmp_path / "demo")
+    assert run(Run("c.yaml", out, ["SEED", "0"]), echo=False)["d"]["sem_seg"]["mIoU"] == 0.0
+    assert run(Run("c.yaml", out, ["SEED", "0"]), echo=False)["d"]["sem_seg"]["mIoU"] == 0.0
+    assert len(launched) == 1  # the same command is read back
+    assert run(Run("c.yaml", out, ["SEED", "1"]), echo=False)["d"]["sem_seg"]["mIoU"] == 1.0
+    assert len(launched) == 2
+    assert json.loads((tmp_path / "demo" / "run.json").read_text())["opts"] == ["SEED", "1"]
