@@ -3,7 +3,7 @@ import logging
 
 from detectron2.engine import HookBase
 
-from ..modeling.groupvit.grouping_health import collapse_reason
+from ..modeling.groupvit.grouping_health import collapse_reason, undecided_note
 
 __all__ = ["GroupingHealthHook"]
 
@@ -23,6 +23,7 @@ class GroupingHealthHook(HookBase):
         self.warn_after = int(warn_after)
         self.warn_every = max(int(warn_every), 1)
         self._collapsed_checks = 0
+        self._noted_undecided = False
 
     def _model(self):
         model = self.trainer.model
@@ -39,7 +40,13 @@ class GroupingHealthHook(HookBase):
         for key, value in health.items():
             storage.put_scalar("grouping/" + key, value, smoothing_hint=False)
         reason = collapse_reason(health)
-        if reason is None or it + 1 < self.warn_after:
+        if it + 1 < self.warn_after:
+            return
+        if reason is None:
+            note = undecided_note(health)
+            if note is not None and not self._noted_undecided:
+                logger.info("Iteration %d: %s.", it + 1, note)
+                self._noted_undecided = True
             return
         if self._collapsed_checks % self.warn_every == 0:
             logger.warning(

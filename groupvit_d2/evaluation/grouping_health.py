@@ -10,7 +10,7 @@ from detectron2.data.detection_utils import read_image
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-from ..modeling.groupvit.grouping_health import collapse_reason, grouping_health
+from ..modeling.groupvit.grouping_health import collapse_reason, grouping_health, undecided_note
 from ..modeling.groupvit.zero_shot import group_class_affinity
 from ..modeling.core import window_grid
 
@@ -111,6 +111,8 @@ class GroupingHealthEvaluator(DatasetEvaluator):
         reason = collapse_reason(results)
         if reason is not None:
             logger.warning("%s: the grouping has collapsed (%s)", self.dataset_name, reason)
+        elif undecided_note(results) is not None:
+            logger.info("%s: %s", self.dataset_name, undecided_note(results))
         logger.info(
             "Grouping health on %s:\n%s", self.dataset_name,
             "\n".join(f"  {k:32s} {v:.4f}" for k, v in results.items()),

@@ -19,16 +19,16 @@ failed at demo scale"), so these figures are measured where the user can see the
   and how often it clears the dataset's background threshold.
 """
 import math
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 
 from .zero_shot import cumulative_group_maps
 
-__all__ = ["grouping_health", "collapse_reason", "COLLAPSE_ENTROPY", "COLLAPSE_GROUPS_USED"]
+__all__ = ["grouping_health", "collapse_reason", "undecided_note", "undecided_stages", "COLLAPSE_ENTROPY", "COLLAPSE_GROUPS_USED"]
 
-# A final stage whose soft maps keep 99.9% of the uniform entropy, or whose tokens all fall in
-# (on average) at most 1.5 groups, does not group (docs/RESULTS.md has the figures of runs that
+# Soft maps that keep 99.9% of the uniform entropy, or a final stage whose tokens all fall in (on
+# average) at most 1.5 groups, do not group (docs/RESULTS.md has the figures of runs that
 # grouped and of runs that did not).
 COLLAPSE_ENTROPY = 0.999
 COLLAPSE_GROUPS_USED = 1.5
@@ -70,10 +70,49 @@ def grouping_health(vision) -> Dict[str, float]:
 
 
 def collapse_reason(health: Dict[str, float]) -> Optional[str]:
-    """Why the final grouping stage counts as collapsed, or None when it does not."""
+    """Why the grouping counts as collapsed, or None when it does not.
+
+    Collapsed: the final stage puts every token in about one group, or the soft maps are uniform
+    from the first grouping stage on. A later stage whose maps alone are uniform only merges the
+    earlier stage's groups by small logit differences, and the segments still follow the earlier
+    stage (undecided_stages says so; docs/RESULTS.md, "Second round", has a recipe that segments
+    that way).
+    """
     stages = sorted({k.split("/")[0] for k in health if k.startswith("stage")})
     if not stages:
         return None
+    last = stages[-1]
+    used = health.get(f"{last}/groups_used")
+    if used is not None and used <= COLLAPSE_GROUPS_USED:
+        return f"{last}: every token falls in {used:.2f} group(s) on average"
+    uniform = undecided_stages(health)
+    if uniform and uniform[0] == stages[0]:
+        first = stages[0]
+        return (
+            f"{first}: the soft patch-to-group maps are uniform (entropy {health[first + '/map_entropy']:.4f} of "
+            f"its maximum; assignment logits spread {health.get(f'{first}/logit_std', float('nan')):.3f})"
+        )
+    return None
+
+
+def undecided_note(health: Dict[str, float]) -> Optional[str]:
+    """A sentence on the later stages whose maps are uniform when an earlier one groups; None
+    when there are none (or when every stage is uniform: that is a collapse)."""
+    uniform = undecided_stages(health)
+    stages = sorted({k.split("/")[0] for k in health if k.startswith("stage")})
+    if not uniform or uniform[0] == stages[0]:
+        return None
+    decided = [s for s in stages if s not in uniform][-1]
+    spreads = ", ".join(f"{s} {health.get(s + '/logit_std', float('nan')):.3f}" for s in uniform)
+    return (f"the soft maps of {', '.join(uniform)} are uniform (assignment logits spread {spreads}): "
+            f"they merge the groups of {decided} by small logit differences, and the segments follow {decided}")
+
+
+def undecided_stages(health: Dict[str, float]) -> List[str]:
+    """The grouping stages whose soft patch-to-group maps are uniform (entropy at least
+    COLLAPSE_ENTROPY of its maximum), in order."""
+    stages = sorted({k.split("/")[0] for k in health if k.startswith("stage")})
+    return [s for s in stages if health.get(f"{s}/map_entropy", 0.0) >= COLLAPSE_ENTROPY]
     last = stages[-1]
     entropy = health.get(f"{last}/map_entropy")
     used = health.get(f"{last}/groups_used")

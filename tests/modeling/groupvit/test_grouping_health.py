@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from groupvit_d2.modeling.groupvit import GroupViTImageEncoder, GroupViTVisionOutput
-from groupvit_d2.modeling.groupvit.grouping_health import collapse_reason, grouping_health
+from groupvit_d2.modeling.groupvit.grouping_health import collapse_reason, grouping_health, undecided_note, undecided_stages
 
 
 def _vision(logits_per_stage):
@@ -82,3 +82,23 @@ def test_a_randomly_initialised_encoder_starts_uniform():
                            for k in ("logit_std", "logit_margin", "groups_used", "map_entropy")}
     assert health["stage2/map_entropy"] > 0.99
     assert collapse_reason(health) is not None
+
+
+def test_a_uniform_later_stage_over_a_sharp_first_stage_is_undecided_not_collapsed():
+    # Stage 1 sharp (8 patches -> 4 groups, two each); stage 2 near uniform over 2 groups: its
+    # argmax merges the stage-1 groups by tiny differences, and the segments follow stage 1.
+    first = torch.full((1, 4, 8), -5.0)
+    for n in range(8):
+        first[0, n // 2, n] = 5.0
+    second = torch.tensor([[[1e-3, -1e-3, 1e-3, -1e-3], [-1e-3, 1e-3, -1e-3, 1e-3]]])
+    health = grouping_health(_vision([first, second]))
+    assert health["stage1/map_entropy"] < 0.01 and health["stage2/map_entropy"] > 0.999
+    assert health["stage2/groups_used"] == 2.0
+    assert collapse_reason(health) is None
+    assert undecided_stages(health) == ["stage2"]
+    assert "follow stage1" in undecided_note(health)
+    # Uniform from the first stage on is a collapse, with the first stage named.
+    torch.manual_seed(0)
+    flat = grouping_health(_vision([1e-3 * torch.randn(1, 4, 8), second]))
+    assert collapse_reason(flat).startswith("stage1: the soft patch-to-group maps are uniform")
+    assert undecided_note(flat) is None
