@@ -49,8 +49,7 @@ class Run(NamedTuple):
                 "eval_only": bool(self.eval_only)}
 
 
-def _recorded(output_dir) -> Optional[dict]:
-    path = os.path.join(output_dir, RUN_FILE)
+def _read_json(path) -> Optional[dict]:
     if not os.path.isfile(path):
         return None
     with open(path) as f:
@@ -66,11 +65,7 @@ def _write_record(spec: Run):
 
 def read_results(output_dir) -> Optional[dict]:
     """The results of a finished run ({dataset: {task: {metric: value}}}), None when it has none."""
-    path = os.path.join(output_dir, RESULTS_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
+    return _read_json(os.path.join(output_dir, RESULTS_FILE))
 
 
 def dataset_results(output_dir, dataset=None) -> Optional[dict]:
@@ -101,7 +96,7 @@ def run(spec: Run, log_path=None, threads=None, echo=True) -> dict:
     Raises RuntimeError naming the log when the run fails or leaves no results file.
     """
     results = read_results(spec.output_dir)
-    recorded = _recorded(spec.output_dir)
+    recorded = _read_json(os.path.join(spec.output_dir, RUN_FILE))
     if results is not None:
         # A folder without run.json predates the record: its results are taken as they are.
         if recorded is None or recorded == spec.record():
