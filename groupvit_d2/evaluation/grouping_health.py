@@ -109,10 +109,11 @@ class GroupingHealthEvaluator(DatasetEvaluator):
         for k in [k for k in results if k.startswith("naming/") and k != "naming/best_score"]:
             results[k] *= 100.0
         reason = collapse_reason(results)
+        note = undecided_note(results)
         if reason is not None:
             logger.warning("%s: the grouping has collapsed (%s)", self.dataset_name, reason)
-        elif undecided_note(results) is not None:
-            logger.info("%s: %s", self.dataset_name, undecided_note(results))
+        elif note is not None:
+            logger.info("%s: %s", self.dataset_name, note)
         logger.info(
             "Grouping health on %s:\n%s", self.dataset_name,
             "\n".join(f"  {k:32s} {v:.4f}" for k, v in results.items()),
