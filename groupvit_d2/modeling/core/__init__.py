@@ -11,7 +11,14 @@ from .freezing import TRAINABLE_PRESETS, FreezeSummary, freeze_except, freeze_no
 from .gather import all_gather_with_grad, global_batch_offset, global_mean_share
 from .patch_segmentation import patch_class_probabilities
 from .pos_embed import resize_pos_embed
-from .precision import PRECISIONS, at_least_float32, inference_autocast, native_bf16, resolve_precision
+from .precision import (
+    PRECISIONS,
+    InferenceWeightCopies,
+    at_least_float32,
+    inference_autocast,
+    native_bf16,
+    resolve_precision,
+)
 from .pretrained import PretrainedWeightsError, parse_overrides, weights_unavailable
 from .sliding_window import finalize_logits, sliding_window_inference, window_grid
 from .text_classifier import TextClassifier, class_names_from_metadata, split_class_names
@@ -36,6 +43,7 @@ __all__ = [
     "patch_class_probabilities",
     "resize_pos_embed",
     "PRECISIONS",
+    "InferenceWeightCopies",
     "at_least_float32",
     "inference_autocast",
     "native_bf16",

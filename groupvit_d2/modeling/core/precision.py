@@ -97,3 +97,45 @@ def inference_autocast(dtype, device):
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=dtype)
+
+
+class InferenceWeightCopies:
+    """Reduced-precision copies of the weights of a module's Linear layers, cast once and kept
+    across calls, for inference under autocast.
+
+    Autocast casts each fp32 weight again in every autocast region it is entered for (its cache
+    ends with the region): 17 of the 511 ms of the released encoder's bf16 call (8 x 224, one
+    thread, AVX512-BF16). `get(name, module)` returns {parameter name: copy} for
+    `torch.func.functional_call`; the copies are made again whenever a weight is replaced or
+    changed in place (its storage or version counter), and `clear()` drops them. They are not
+    parameters or buffers of any module: the state dict, the optimizer and training keep the fp32
+    weights.
+    """
+
+    def __init__(self, dtype=torch.bfloat16):
+        self.dtype = dtype
+        self._copies = {}  # the caller's name of a module -> (key, {parameter name: copy})
+
+    @staticmethod
+    def linear_parameters(module):
+        return [(f"{prefix}.{name}" if prefix else name, p)
+                for prefix, m in module.named_modules() if isinstance(m, torch.nn.Linear)
+                for name, p in m.named_parameters(recurse=False)]
+
+    def get(self, name, module, prefix=""):
+        """{prefix + parameter name within `module`: copy} of its Linear layers' weights and
+        biases; `name` is the caller's name of `module`, which the copies are kept under."""
+        named = self.linear_parameters(module)
+        key = tuple((n, p.data_ptr(), p._version, p.dtype, p.device) for n, p in named)
+        entry = self._copies.get(name)
+        if entry is None or entry[0] != key:
+            with torch.no_grad():
+                entry = (key, {n: p.detach().to(self.dtype) for n, p in named})
+            self._copies[name] = entry
+        return {prefix + n: w for n, w in entry[1].items()}
+
+    def clear(self):
+        self._copies.clear()
+
+    def __len__(self):
+        return len(self._copies)

@@ -13,7 +13,7 @@ from timm.layers import trunc_normal_
 
 from ..core.images import crop_to_patches
 from ..core.pos_embed import resize_pos_embed
-from ..core.precision import at_least_float32
+from ..core.precision import InferenceWeightCopies, at_least_float32
 from .layers.grouping import GroupingBlock
 from .layers.mlp import MixerMlp
 from .layers.patch_embed import PatchEmbed
@@ -104,6 +104,11 @@ class GroupViTImageEncoder(Backbone):
         if pooling not in POOLINGS:
             raise ValueError(f"MODEL.GROUPVIT.POOLING is {pooling!r}; expected one of {POOLINGS}")
         self.pooling = pooling
+        # Stages whose transformer blocks run under a caller's reduced-precision autocast; every
+        # Grouping Block, and every stage after these, computes in fp32 (see encode).
+        self.reduced_precision_stages = 1
+        self._weight_copies = InferenceWeightCopies(torch.bfloat16)
+        self.register_load_state_dict_post_hook(lambda module, keys: module._weight_copies.clear())
         norm_layer = partial(nn.LayerNorm, eps=layer_norm_eps)
         self.embed_dim = embed_dim
         self.patch_size = patch_size
@@ -199,16 +204,26 @@ class GroupViTImageEncoder(Backbone):
         x = self.pos_drop(x + resize_pos_embed(self.pos_embed, grid))
         out = GroupViTVisionOutput(tokens=x, pooled=x, grid=grid)
         group_token = None
-        autocast = torch.is_autocast_enabled(x.device.type)
+        device = x.device.type
+        autocast = torch.is_autocast_enabled(device)
+        # Inference under bf16 autocast reads the reduced stages' Linear weights from copies cast
+        # once (InferenceWeightCopies); anything that may need gradients uses the fp32 weights.
+        copies = (autocast and not self.training and not torch.is_grad_enabled()
+                  and torch.get_autocast_dtype(device) == self._weight_copies.dtype)
         with contextlib.ExitStack() as precision:
             for i, layer in enumerate(self.layers):
-                if i == 1 and autocast:
-                    # Autocast ends with the first stage. The later ones work on a few dozen group
-                    # tokens, a small share of the encoder's work, and their rounding decides which
-                    # group takes which class wherever two nearly tie.
-                    precision.enter_context(torch.autocast(x.device.type, enabled=False))
+                if i == self.reduced_precision_stages and autocast:
+                    # Autocast ends after `reduced_precision_stages` stages (the first). The later
+                    # ones work on a few dozen group tokens, a small share of the encoder's work,
+                    # and their rounding decides which group takes which class wherever two nearly
+                    # tie.
+                    precision.enter_context(torch.autocast(device, enabled=False))
                     x, group_token = at_least_float32(x), at_least_float32(group_token)
-                x, group_token, segments, assignment = layer(x, group_token)
+                if copies and i < self.reduced_precision_stages:
+                    result = torch.func.functional_call(layer, self._reduced_weights(i, layer), (x, group_token))
+                else:
+                    result = layer(x, group_token)
+                x, group_token, segments, assignment = result
                 out.stage_tokens.append(segments)
                 if assignment is not None:
                     out.soft_assignments.append(assignment["soft"])
@@ -221,6 +236,22 @@ class GroupViTImageEncoder(Backbone):
         else:
             out.pooled = out.tokens.mean(dim=1)
         return out
+
+    def _reduced_weights(self, i, layer):
+        """{name within stage `layer`: reduced-precision copy} of the Linear weights of its blocks
+        and group projector (its Grouping Block keeps fp32)."""
+        weights = {}
+        for part in ("blocks", "group_projector"):
+            module = getattr(layer, part)
+            if module is not None:
+                weights.update(self._weight_copies.get(f"layers.{i}.{part}", module, prefix=part + "."))
+        return weights
+
+    def train(self, mode=True):
+        # Training changes the weights: the inference copies would only take memory.
+        if mode:
+            self._weight_copies.clear()
+        return super().train(mode)
 
     def encode_any_size(self, x) -> GroupViTVisionOutput:
         """encode() of (B, 3, H, W) normalised images of any size of at least one patch: the rows

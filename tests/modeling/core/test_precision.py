@@ -145,3 +145,34 @@ def test_unknown_precision_in_the_config_is_refused_at_build(tiny_cfg):
     tiny_cfg.MODEL.PRECISION = "fp16"
     with pytest.raises(ValueError, match="MODEL.PRECISION must be one of .*'fp16'"):
         build_model(tiny_cfg)
+
+
+# --- Inference weight copies ------------------------------------------------------------------------
+def test_weight_copies_are_cast_once_and_follow_the_weights():
+    from groupvit_d2.modeling.core import InferenceWeightCopies
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.LayerNorm(6), torch.nn.Linear(6, 2, bias=False))
+    state = {k: v.clone() for k, v in module.state_dict().items()}
+    copies = InferenceWeightCopies(torch.bfloat16)
+    first = copies.get("m", module, prefix="m.")
+    # Only the Linear layers' tensors, under their names in the caller's module, in bf16.
+    assert sorted(first) == ["m.0.bias", "m.0.weight", "m.2.weight"]
+    assert all(t.dtype == torch.bfloat16 for t in first.values())
+    assert torch.equal(first["m.0.weight"], module[0].weight.detach().bfloat16())
+    # A second call reuses the copies.
+    assert all(copies.get("m", module, prefix="m.")[k] is first[k] for k in first)
+    # An optimizer step changes the weights in place: new copies.
+    module(torch.randn(3, 4)).sum().backward()
+    torch.optim.SGD(module.parameters(), lr=0.5).step()
+    moved = copies.get("m", module, prefix="m.")
+    assert moved["m.0.weight"] is not first["m.0.weight"]
+    assert torch.equal(moved["m.0.weight"], module[0].weight.detach().bfloat16())
+    # Loading weights also copies in place.
+    module.load_state_dict(state)
+    assert torch.equal(copies.get("m", module)["0.weight"], state["0.weight"].bfloat16())
+    # The module itself is untouched: fp32 parameters, the same state-dict keys.
+    assert all(v.dtype == torch.float32 for v in module.state_dict().values())
+    assert list(module.state_dict()) == list(state)
+    copies.clear()
+    assert len(copies) == 0
