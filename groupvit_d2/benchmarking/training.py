@@ -6,13 +6,15 @@
 
 One step is forward, backward and an AdamW step, on one fixed batch of random images and token
 ids. Per architecture (released: configs/groupvit/gcc_yfcc_30e.yaml at 224; tiny:
-configs/groupvit/tiny.yaml at 64), three rows are timed in one process, alternating repetition by
+configs/groupvit/tiny.yaml at 64), four rows are timed in one process, alternating repetition by
 repetition, on the same weights (HF's random initialisation converted with `hf_to_ours`):
 
     ours full       `losses()` as configured: caption + K prompted labels per image (B(1+K) texts),
                     contrastive + multi-label loss, drop path and random erasing from the config;
     ours contrast.  `losses()` with K=0 texts (caption only, so no multi-label loss), drop path and
                     random erasing off: the same work as HF's step, the row to compare with it;
+    ours c. bf16    the same under bf16 autocast, as SOLVER.AMP.ENABLED with DTYPE bfloat16 runs it
+                    (fp32 weights and AdamW state; on CPUs, worth it only with native bf16);
     HF              model(input_ids, pixel_values, attention_mask, return_loss=True).loss.
 
 HF/ours is HF's step time over the row's (> 1: ours is faster). Peak memory is measured for each
@@ -44,8 +46,9 @@ from .common import (
 )
 
 ARCHS = {"released": RELEASED_CONFIG, "tiny": TINY_CONFIG}
-ROWS = ("ours_full", "ours_contrastive", "hf")
-ROW_NAMES = {"ours_full": "ours full", "ours_contrastive": "ours contrastive", "hf": "HF contrastive"}
+ROWS = ("ours_full", "ours_contrastive", "ours_contrastive_bf16", "hf")
+ROW_NAMES = {"ours_full": "ours full", "ours_contrastive": "ours contrastive",
+             "ours_contrastive_bf16": "ours contrastive, bf16 autocast", "hf": "HF contrastive"}
 SOT, EOT = 49406, 49407  # CLIP BPE start/end of text
 
 
@@ -139,6 +142,19 @@ def step_fn(row, model, images, ids, num_labels, lr, pixel_stats):
     inputs = our_inputs(images, ids, k)
     if row == "ours_full":
         return make_step(model, lambda: sum(model.losses(inputs).values()), lr)
+
+    if row == "ours_contrastive_bf16":
+        # The forward of SOLVER.AMP.ENABLED with DTYPE bfloat16 (MixedPrecisionTrainer); fp32 weights
+        # and optimizer state, the backward outside autocast.
+        from groupvit_d2.engine.mixed_precision import autocast_losses
+
+        device_type = next(model.parameters()).device.type
+
+        def loss_fn():
+            with contrastive_only(model):
+                return autocast_losses(model.losses, inputs, device_type, torch.bfloat16)[1]
+
+        return make_step(model, loss_fn, lr)
 
     def loss_fn():
         with contrastive_only(model):

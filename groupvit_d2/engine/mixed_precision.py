@@ -18,6 +18,14 @@ def parse_amp_dtype(name):
     return _DTYPES[name]
 
 
+def autocast_losses(model, data, device_type, dtype):
+    """(loss dict of model(data) under autocast, their sum in fp32): the forward of one mixed-
+    precision step; the backward runs outside autocast."""
+    with torch.autocast(device_type=device_type, dtype=dtype):
+        loss_dict = model(data)
+    return loss_dict, sum(v.float() for v in loss_dict.values())
+
+
 class MixedPrecisionTrainer(SimpleTrainer):
     def __init__(self, model, data_loader, optimizer, dtype=torch.bfloat16, **kwargs):
         super().__init__(model, data_loader, optimizer, **kwargs)
@@ -33,9 +41,7 @@ class MixedPrecisionTrainer(SimpleTrainer):
         data = next(self._data_loader_iter)
         data_time = time.perf_counter() - start
 
-        with torch.autocast(device_type=self.device_type, dtype=self.dtype):
-            loss_dict = self.model(data)
-        losses = sum(v.float() for v in loss_dict.values())
+        loss_dict, losses = autocast_losses(self.model, data, self.device_type, self.dtype)
         self.optimizer.zero_grad()
         if self.grad_scaler is not None:
             self.grad_scaler.scale(losses).backward()

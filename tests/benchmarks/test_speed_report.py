@@ -67,7 +67,8 @@ def test_quick_run_writes_tables_and_plot(tmp_path):
     assert float(encoder[2][-1]) < 0.1  # bf16 rounding only
 
     train = _table(md, "Training step")
-    assert [r[0] for r in train] == ["ours full", "ours contrastive *", "HF contrastive"]
+    assert [r[0] for r in train] == ["ours full", "ours contrastive *", "ours contrastive, bf16 autocast",
+                                     "HF contrastive"]
     assert all(float(r[-1]) > 0 for r in train)  # peak memory of each row, in its own process
 
     growth = _table(md, "How cost grows")
@@ -130,12 +131,19 @@ def test_bf16_targets_apply_only_with_bf16_hardware(sr, monkeypatch):
 
     args = sr.parse_args(["--quick"])
     encoder = {"ratios": {"fp32": (1.2, 1.2, 1e-6), "bf16": (2.5, 2.5, 1e-2)}}
-    for flags, verdict in (({"avx2"}, "not applicable here"), ({"avx2", "avx512_bf16"}, "yes")):
+    train = {"ours_contrastive": (1.2, 100.0), "ours_contrastive_bf16": (1.5, 90.0), "hf": (1.0, 120.0)}
+    for flags, verdict, train_verdict in (({"avx2"}, "not applicable here", "not applicable here"),
+                                          ({"avx2", "avx512_bf16"}, "yes", "no")):
         monkeypatch.setattr(precision, "read_cpu_flags", lambda flags=flags: set(flags))
         report = sr.Report()
-        targets.targets_section(args, encoder, None, None, 100.0, 20.0, report)
-        rows = [line for line in report.sections[0].splitlines() if line.startswith("| bf16 autocast")]
+        targets.targets_section(args, encoder, train, None, 100.0, 20.0, report)
+        lines = report.sections[0].splitlines()
+        rows = [line for line in lines if line.startswith("| bf16 autocast")]
         assert len(rows) == 1 and rows[0].rstrip(" |").split("|")[-1].strip().startswith(verdict)
+        # 1.5x HF fp32 misses the 1.8x bf16 training target, where it applies.
+        rows = [line for line in lines if "under bf16 autocast" in line]
+        assert len(rows) == 1 and "1.50x" in rows[0]
+        assert rows[0].rstrip(" |").split("|")[-1].strip().startswith(train_verdict)
 
 
 def test_op_kinds(sr):

@@ -40,6 +40,7 @@ def train_section(args, memory, report):
                f"(+{args.warmup} warm-up).",
                markdown_table(["row", "ms/step", "(min-max)", "img/s", "HF/ours", "(of mins)", "peak +MiB"], rows),
                "* the like-for-like row: HF's work (captions only, contrastive loss, no drop path, no random "
-               "erasing). peak +MiB: growth of the peak memory during 2 steps over what the built model and "
+               "erasing); the bf16 row does the same work under bf16 autocast, as SOLVER.AMP.ENABLED with "
+               "DTYPE bfloat16 trains (fp32 weights and AdamW state). peak +MiB: growth of the peak memory during 2 steps over what the built model and "
                f"batch hold (gradients, AdamW state, activations), one fresh process per row ({method}).")
     return result

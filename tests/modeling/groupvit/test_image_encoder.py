@@ -169,3 +169,40 @@ def test_occupied_groups_of_a_collapsed_grouping_is_its_one_group():
 def test_unknown_pooling_is_an_error():
     with pytest.raises(ValueError, match="MODEL.GROUPVIT.POOLING.*'max'"):
         GroupViTImageEncoder(**TINY, pooling="max")
+
+
+def test_bf16_inference_reads_weight_copies_and_training_keeps_fp32_weights():
+    torch.manual_seed(0)
+    encoder = GroupViTImageEncoder(**TINY).eval()
+    state = {k: v.clone() for k, v in encoder.state_dict().items()}
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = encoder.encode(images)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = encoder.encode(images)
+    # Inference made bf16 copies of the first stage's Linear weights, outside the state dict.
+    assert len(encoder._weight_copies) > 0
+    assert list(encoder.state_dict()) == list(state)
+    assert all(v.dtype == torch.float32 and torch.equal(v, state[k]) for k, v in encoder.state_dict().items())
+    torch.testing.assert_close(low.tokens, ref.tokens, rtol=0.05, atol=0.05)
+    assert torch.equal(low.hard_assignments[-1].argmax(1), ref.hard_assignments[-1].argmax(1))
+
+    # Weights changed in place after the copies were made: the next call uses the new ones.
+    with torch.no_grad():
+        for p in encoder.layers[0].blocks.parameters():
+            p.mul_(1.5)
+        fresh = GroupViTImageEncoder(**TINY).eval()
+        fresh.load_state_dict(encoder.state_dict())
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            again, expected = encoder.encode(images), fresh.encode(images)
+    torch.testing.assert_close(again.tokens, expected.tokens, rtol=0, atol=0)
+
+    # Training under autocast: gradients reach the fp32 weights, and train() drops the copies.
+    encoder.train()
+    assert len(encoder._weight_copies) == 0
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        encoder.encode(images).pooled.float().square().sum().backward()
+    qkv = encoder.layers[0].blocks[0].attn.qkv.weight
+    assert qkv.dtype == torch.float32 and qkv.grad is not None and qkv.grad.dtype == torch.float32
+    assert qkv.grad.abs().sum() > 0
+    assert len(encoder._weight_copies) == 0

@@ -10,13 +10,13 @@ from .mlp import Mlp
 def dot_product_attention(q, k, v, dropout_p=0.0):
     """softmax(q k^T / sqrt(d)) v of (B, H, N, d) queries and (B, H, S, d) keys and values.
 
-    PyTorch's fused kernel, except for bf16 inference on the CPU: there the fused kernel runs no
-    faster than in fp32 (12.8 against 12.1 ms for 8 x 6 heads x 260 tokens on an AVX512-BF16 EPYC,
-    one thread), while two batched bf16 products and a softmax take 8.2 ms. The fused kernel stays
-    wherever a gradient is needed (its backward does not keep the N x S probabilities).
+    PyTorch's fused kernel, except for bf16 on the CPU: there the fused kernel runs no faster than
+    in fp32 (forward 12.8 against 12.1 ms for 8 x 6 heads x 260 tokens on an AVX512-BF16 EPYC, one
+    thread; its backward is 1.6x slower than fp32's), while two batched bf16 products and a softmax
+    take 8.2 ms. These keep the (B, H, N, S) probabilities for the backward: 6.5 MB a block at
+    8 x 224.
     """
-    if (q.dtype == torch.bfloat16 and q.device.type == "cpu" and dropout_p == 0.0
-            and not (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad))):
+    if q.dtype == torch.bfloat16 and q.device.type == "cpu" and dropout_p == 0.0:
         probs = ((q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)).softmax(-1)
         return probs @ v
     return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)

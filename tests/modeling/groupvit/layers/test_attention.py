@@ -19,18 +19,28 @@ def test_bf16_inference_attention_is_the_fused_result_within_bf16_rounding():
     torch.testing.assert_close(out.float(), ref, rtol=0.02, atol=0.02)
 
 
-def test_attention_that_needs_gradients_or_dropout_keeps_the_fused_kernel():
+def test_bf16_attention_backward_matches_the_fused_kernel():
     q, k, v = _qkv(torch.bfloat16, requires_grad=True)
     out = dot_product_attention(q, k, v)
+    out.float().square().sum().backward()
+    q32, k32, v32 = (t.detach().float().requires_grad_() for t in (q, k, v))
+    ref = F.scaled_dot_product_attention(q32, k32, v32)
+    ref.square().sum().backward()
+    torch.testing.assert_close(out.detach().float(), ref.detach(), rtol=0.02, atol=0.02)
+    for low, high in ((q, q32), (k, k32), (v, v32)):
+        assert low.grad.dtype == torch.bfloat16
+        torch.testing.assert_close(low.grad.float(), high.grad, rtol=0.05, atol=0.05)
+
+
+def test_fp32_and_dropout_keep_the_fused_kernel():
+    q, k, v = _qkv(torch.float32)
     with torch.no_grad():
-        fused = F.scaled_dot_product_attention(q, k, v)
-    assert torch.equal(out.detach(), fused)
-    out.float().sum().backward()
-    assert q.grad is not None and k.grad is not None and v.grad is not None
-    # fp32 inputs always take the fused kernel.
-    q32, k32, v32 = _qkv(torch.float32)
-    with torch.no_grad():
-        assert torch.equal(dot_product_attention(q32, k32, v32), F.scaled_dot_product_attention(q32, k32, v32))
+        assert torch.equal(dot_product_attention(q, k, v), F.scaled_dot_product_attention(q, k, v))
+        qb, kb, vb = q.bfloat16(), k.bfloat16(), v.bfloat16()
+        torch.manual_seed(0)
+        dropped = dot_product_attention(qb, kb, vb, dropout_p=0.5)
+        torch.manual_seed(0)
+        assert torch.equal(dropped, F.scaled_dot_product_attention(qb, kb, vb, dropout_p=0.5))
 
 
 def test_block_under_bf16_autocast_stays_close_to_fp32():
