@@ -212,11 +212,12 @@ class GroupViTImageEncoder(Backbone):
                   and torch.get_autocast_dtype(device) == self._weight_copies.dtype)
         with contextlib.ExitStack() as precision:
             for i, layer in enumerate(self.layers):
-                if i == self.reduced_precision_stages and autocast:
-                    # Autocast ends after `reduced_precision_stages` stages (the first). The later
-                    # ones work on a few dozen group tokens, a small share of the encoder's work,
-                    # and their rounding decides which group takes which class wherever two nearly
-                    # tie.
+                if i == self.reduced_precision_stages and autocast and not self.training:
+                    # At inference autocast ends after `reduced_precision_stages` stages (the
+                    # first). The later ones work on a few dozen group tokens, a small share of the
+                    # encoder's work, and their rounding decides which group takes which class
+                    # wherever two nearly tie. Training keeps the autocast: there the Gumbel noise
+                    # on the assignment logits dwarfs bf16 rounding (see GroupingBlock.forward).
                     precision.enter_context(torch.autocast(device, enabled=False))
                     x, group_token = at_least_float32(x), at_least_float32(group_token)
                 if copies and i < self.reduced_precision_stages:

@@ -206,3 +206,33 @@ def test_bf16_inference_reads_weight_copies_and_training_keeps_fp32_weights():
     assert qkv.dtype == torch.float32 and qkv.grad is not None and qkv.grad.dtype == torch.float32
     assert qkv.grad.abs().sum() > 0
     assert len(encoder._weight_copies) == 0
+
+
+def test_training_under_bf16_autocast_keeps_it_past_the_first_stage():
+    """In training every stage's blocks and the Grouping Blocks' products run under the autocast;
+    the assignments stay fp32 and the hard ones one-hot."""
+    torch.manual_seed(0)
+    encoder = GroupViTImageEncoder(**TINY).train()
+    seen = {}
+    hooks = [layer.blocks[0].mlp.fc1.register_forward_hook(
+        lambda mod, args, out, i=i: seen.__setitem__(i, out.dtype)) for i, layer in enumerate(encoder.layers)]
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = encoder.encode(torch.randn(2, 3, 64, 64))
+        assert seen == {0: torch.bfloat16, 1: torch.bfloat16, 2: torch.bfloat16}
+        for hard in out.hard_assignments:
+            assert hard.dtype == torch.float32
+            onehot = F.one_hot(hard.detach().argmax(1), hard.shape[1]).transpose(1, 2).float()
+            # fp32's rounding of hard - soft + soft, not bf16's (about 4e-3).
+            torch.testing.assert_close(hard.detach(), onehot, rtol=0, atol=1e-6)
+        out.pooled.float().sum().backward()
+        assert all(p.grad is not None and p.grad.dtype == torch.float32
+                   for p in encoder.layers[1].blocks.parameters())
+        # At inference the later stages leave the autocast.
+        seen.clear()
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            encoder.eval().encode(torch.randn(2, 3, 64, 64))
+        assert seen == {0: torch.bfloat16, 1: torch.float32, 2: torch.float32}
+    finally:
+        for h in hooks:
+            h.remove()

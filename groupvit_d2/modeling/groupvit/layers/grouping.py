@@ -30,7 +30,9 @@ class AssignAttention(nn.Module):
 
     def forward(self, groups, segments):
         """groups: (B, G, C); segments: (B, N, C)."""
-        logits = (self.q_proj(groups) @ self.k_proj(segments).transpose(1, 2)) * self.scale
+        # The softmax and the straight-through one-hot in at least fp32, so that a hard
+        # assignment stays exactly one-hot under reduced-precision autocast.
+        logits = at_least_float32((self.q_proj(groups) @ self.k_proj(segments).transpose(1, 2)) * self.scale)
         attn = assign(logits, dim=1, hard=self.hard, gumbel=self.gumbel and self.training, tau=self.gumbel_tau)
         soft = assign(logits, dim=1, hard=False) if (self.hard or self.gumbel) else attn
         # Eq. 5 with the official epsilon (1.0) added to each group's total assignment.
@@ -85,12 +87,14 @@ class GroupingBlock(nn.Module):
     def forward(self, x, group_tokens):
         """x: (B, N, C) segments; group_tokens: (B, S, C). Returns (B, S_out, C_out) and the
         assignment dict of AssignAttention."""
-        if torch.is_autocast_enabled(x.device.type):
+        if torch.is_autocast_enabled(x.device.type) and not self.training:
             # Each segment joins the group of its largest assignment logit, and under reduced-
             # precision autocast rounding flips that choice wherever groups nearly tie (bf16 kept
             # only 92% of the pixels' classes of a tiny model). The block works on G tokens and
             # one G x N product, a small share of the encoder's work, so it runs in fp32 (the
-            # autocast weights are fp32); the segments' own blocks keep the autocast.
+            # autocast weights are fp32); the segments' own blocks keep the autocast. In training
+            # the Gumbel noise on the logits dwarfs that rounding; there only the assignment
+            # itself is computed in fp32 (AssignAttention).
             with torch.autocast(x.device.type, enabled=False):
                 return self._forward(at_least_float32(x), at_least_float32(group_tokens))
         return self._forward(x, group_tokens)
