@@ -140,3 +140,37 @@ def test_configured_vocabulary_reads_the_semicolon_syntax(tiny_cfg):
     tiny_cfg.MODEL.GROUPVIT.ZERO_SHOT.VOCABULARY_HAS_BACKGROUND = False
     with pytest.raises(ValueError, match="MODEL.GROUPVIT.ZERO_SHOT.VOCABULARY: 'ball' appears in classes 1 and 3"):
         build_model(tiny_cfg)
+
+
+def test_a_bf16_autocast_training_step_keeps_fp32_weights_and_follows_the_fp32_losses(tiny_cfg):
+    """SOLVER.AMP with bfloat16 on the CPU: MixedPrecisionTrainer's step moves the fp32 weights, the
+    state dict stays fp32, and the losses stay close to the fp32 ones."""
+    from detectron2.utils.events import EventStorage
+
+    from groupvit_d2.engine.mixed_precision import MixedPrecisionTrainer
+
+    # No randomness in the step: the two forwards differ by rounding only.
+    tiny_cfg.MODEL.GROUPVIT.GUMBEL = False
+    tiny_cfg.MODEL.GROUPVIT.DROP_PATH_RATE = 0.0
+    tiny_cfg.INPUT.IMAGE_TEXT.RANDOM_ERASING = 0.0
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg).train()
+    batch = _batch(n=4)
+    with torch.no_grad():
+        ref = model(batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(batch)
+    for key in ref:
+        torch.testing.assert_close(low[key].float(), ref[key], rtol=0.05, atol=0.05)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    trainer = MixedPrecisionTrainer(model, iter([batch]), optimizer, dtype=torch.bfloat16)
+    trainer.iter = 0
+    with EventStorage(0):
+        trainer.run_step()
+    after = model.state_dict()
+    assert list(after) == list(before)
+    assert all(v.dtype == before[k].dtype for k, v in after.items())
+    assert all(v.dtype == torch.float32 for v in after.values() if v.is_floating_point())
+    qkv = "backbone.layers.1.blocks.0.attn.qkv.weight"
+    assert not torch.equal(after[qkv], before[qkv])
