@@ -63,6 +63,7 @@ from groupvit_d2.benchmarking.common import (
     build_hf_and_ours,
     call_in_fresh_process,
     load_cfg,
+    use_clock,
 )
 from groupvit_d2.benchmarking.speed_report.agreement import agreement_section
 from groupvit_d2.benchmarking.speed_report.common import (
@@ -122,6 +123,9 @@ def parse_args(argv=None):
     parser.add_argument("--page", default=None,
                         help="also write the report as the 'speed' section of this results page "
                              "(e.g. docs/RESULTS.md; the plot then goes next to it, in results/)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="what the interleaved timings measure: wall time, or the process's CPU time (with "
+                             "--threads 1, on cores that other jobs keep busy)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--agreement-weights", default=None, help="checkpoint for the agreement section")
     parser.add_argument("--agreement-config", default=None, help="its config (default: --config)")
@@ -150,6 +154,7 @@ def parse_args(argv=None):
 def run(args):
     if args.threads:
         torch.set_num_threads(args.threads)
+    use_clock(args.clock)
     start = time.perf_counter()
     report = Report()
     command = " ".join(["python", "benchmarks/speed_report.py"] + [shlex.quote(a) for a in args.argv])

@@ -75,12 +75,33 @@ def synchronize(device):
         torch.cuda.synchronize(torch.device(device))
 
 
+# What interleaved_times measures: "wall" (time.perf_counter) or "cpu" (time.process_time, the CPU
+# time of this process's threads). On cores that other jobs share, a timed call also waits for the
+# cores and wall times swing several-fold; its CPU time does not count the waiting. With more than
+# one intra-op thread, CPU time also counts the threads' spinning, so "cpu" is for one thread.
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+_clock = ["wall"]
+
+
+def use_clock(name):
+    """Set the clock of interleaved_times (a key of CLOCKS) for this process."""
+    if name not in CLOCKS:
+        raise ValueError(f"unknown clock {name!r}; expected one of {sorted(CLOCKS)}")
+    _clock[0] = name
+
+
+def clock_name():
+    return _clock[0]
+
+
 def interleaved_times(fns, reps, warmup=1, device="cpu"):
     """Time each callable of `fns` ({name: fn}) `reps` times, alternating them.
 
     Every repetition runs all contenders; the order flips from one repetition to the next so that
-    neither side always runs right after the other. Returns {name: [seconds, ...]}.
+    neither side always runs right after the other. Returns {name: [seconds, ...]} on the clock
+    set by use_clock (wall time by default; on CUDA always wall time).
     """
+    clock = time.perf_counter if str(device).startswith("cuda") else CLOCKS[_clock[0]]
     names = list(fns)
     for _ in range(warmup):
         for name in names:
@@ -90,10 +111,10 @@ def interleaved_times(fns, reps, warmup=1, device="cpu"):
     for r in range(reps):
         for name in (names if r % 2 == 0 else names[::-1]):
             synchronize(device)
-            t0 = time.perf_counter()
+            t0 = clock()
             fns[name]()
             synchronize(device)
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(clock() - t0)
     return times
 
 

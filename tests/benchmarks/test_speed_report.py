@@ -206,3 +206,19 @@ def test_autocast_keeps_class_embeddings_and_head_in_fp32(sr):
     assert encoded.dtype == torch.float32 and not torch.equal(encoded, encoded_fp32)
     assert low.dtype == torch.float32 and torch.equal(low, ref)  # cached once, as in fp32
     assert scores.dtype == torch.float32 and scores.shape == (2, 4, 64, 64)
+
+
+def test_cpu_clock_leaves_out_waiting():
+    import time
+
+    from groupvit_d2.benchmarking import common
+
+    try:
+        common.use_clock("cpu")
+        cpu = common.interleaved_times({"wait": lambda: time.sleep(0.05)}, reps=2, warmup=0)["wait"]
+    finally:
+        common.use_clock("wall")
+    wall = common.interleaved_times({"wait": lambda: time.sleep(0.05)}, reps=2, warmup=0)["wait"]
+    assert max(cpu) < 0.02 and min(wall) >= 0.05
+    with pytest.raises(ValueError, match="clock 'gpu'"):
+        common.use_clock("gpu")

@@ -87,6 +87,9 @@ def machine_description(args):
              f"- config {os.path.relpath(args.config)}, weights: {args.weights or 'random'}; "
              f"repetitions: {args.repeats} per interleaved contender, {args.train_repeats} per training row, "
              f"{args.growth_repeats} images per growth point (each after {args.warmup} warm-up)"]
+    if getattr(args, "clock", "wall") == "cpu":
+        lines.append("- interleaved timings (encoder, training step, compile): CPU time of the process, not wall "
+                     "time (--clock cpu)")
     lines.append(load_line("start"))
     return "\n".join(line for line in lines if line)
 
