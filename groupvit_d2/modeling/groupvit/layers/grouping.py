@@ -30,8 +30,8 @@ class AssignAttention(nn.Module):
 
     def forward(self, groups, segments):
         """groups: (B, G, C); segments: (B, N, C)."""
-        # The softmax and the straight-through one-hot in at least fp32, so that a hard
-        # assignment stays exactly one-hot under reduced-precision autocast.
+        # The softmax and the straight-through one-hot in at least fp32 under reduced-precision
+        # autocast too: in bf16, hard - soft + soft is off the one-hot by up to 4e-3.
         logits = at_least_float32((self.q_proj(groups) @ self.k_proj(segments).transpose(1, 2)) * self.scale)
         attn = assign(logits, dim=1, hard=self.hard, gumbel=self.gumbel and self.training, tau=self.gumbel_tau)
         soft = assign(logits, dim=1, hard=False) if (self.hard or self.gumbel) else attn
