@@ -129,6 +129,9 @@ def _add_loss_config(cfg):
     # code), or "best_group", the image's best final group among those that hold a patch, the
     # group-class comparison that zero-shot inference makes (docs/DESIGN.md section 2).
     lo.MULTI_LABEL_MATCH = "image"
+    # With "best_group": a label's negatives also include the other groups of its own image, so that
+    # only the group that names it keeps it (the background's group included).
+    lo.MULTI_LABEL_OWN_GROUP_NEGATIVES = False
     # The official code gives the multi-label loss its own learnable logit scale.
     lo.SHARE_TEMPERATURE = False
     # Thesis regularisers (sec. 4.5), each added with its own weight when > 0: group entropy GE

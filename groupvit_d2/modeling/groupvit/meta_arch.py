@@ -74,6 +74,7 @@ class GroupViT(DualEncoder):
     @configurable
     def __init__(self, *, backbone, text_encoder, img_projector, text_projector, share_temperature=False,
                  contrastive_weight=1.0, multi_label_weight=1.0, multi_label_form="paper", multi_label_match="image",
+                 multi_label_own_group_negatives=False,
                  group_entropy_weight=0.0, label_entropy_weight=0.0, segment_entropy_weight=0.0,
                  segment_entropy_inner_weights=(0.2, 0.1), segment_affinity="scaled_cosine",
                  non_noisy=False, trainable_patterns=(), random_erasing=0.0, context_length=77, topk=5,
@@ -97,6 +98,10 @@ class GroupViT(DualEncoder):
                 f"MODEL.GROUPVIT.LOSS.MULTI_LABEL_MATCH must be one of {MULTI_LABEL_MATCHES}, got {multi_label_match!r}"
             )
         self.multi_label_match = multi_label_match
+        if multi_label_own_group_negatives and multi_label_match != "best_group":
+            raise ValueError("MODEL.GROUPVIT.LOSS.MULTI_LABEL_OWN_GROUP_NEGATIVES needs MULTI_LABEL_MATCH 'best_group', "
+                             f"got {multi_label_match!r}")
+        self.multi_label_own_group_negatives = multi_label_own_group_negatives
         self.group_entropy_weight = group_entropy_weight
         self.label_entropy_weight = label_entropy_weight
         self.segment_entropy_weight = segment_entropy_weight
@@ -150,6 +155,7 @@ class GroupViT(DualEncoder):
             "multi_label_weight": g.LOSS.MULTI_LABEL_WEIGHT,
             "multi_label_form": g.LOSS.MULTI_LABEL_FORM,
             "multi_label_match": g.LOSS.MULTI_LABEL_MATCH,
+            "multi_label_own_group_negatives": g.LOSS.MULTI_LABEL_OWN_GROUP_NEGATIVES,
             "group_entropy_weight": g.LOSS.GROUP_ENTROPY_WEIGHT,
             "label_entropy_weight": g.LOSS.LABEL_ENTROPY_WEIGHT,
             "segment_entropy_weight": g.LOSS.SEGMENT_ENTROPY_WEIGHT,
@@ -265,6 +271,7 @@ class GroupViT(DualEncoder):
                 self.scale(multi_label=True), label_mask=valid[:, 1:], form=self.multi_label_form,
                 positives=positives, text_positives=text_positives, global_negatives=not self.non_noisy,
                 group_mask=None if group_embeds is None else vision.occupied_groups(),
+                own_group_negatives=self.multi_label_own_group_negatives,
             )
         losses.update(self.entropy_losses(vision, text_embeds[:, 1:], valid[:, 1:]))
         return losses

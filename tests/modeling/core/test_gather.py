@@ -78,6 +78,10 @@ def _losses_and_grads(image, text, labels, mask, shard):
         "best_group": multi_label_contrastive_loss(
             _groups(image)[shard], labels[shard], scale, mask[shard], "paper", group_mask=_group_mask(len(image))[shard]
         ),
+        "own_group_negatives": multi_label_contrastive_loss(
+            _groups(image)[shard], labels[shard], scale, mask[shard], "official",
+            group_mask=_group_mask(len(image))[shard], own_group_negatives=True,
+        ),
     }
     out = {}
     for name, loss in losses.items():
@@ -134,7 +138,7 @@ def test_two_processes_match_one_process_with_the_global_batch(tmp_path):
 
     image, text, labels, mask = _global_batch()
     single = _losses_and_grads(image, text, labels, mask, slice(None))
-    for name in ("contrastive", "paper", "official", "best_group"):
+    for name in ("contrastive", "paper", "official", "best_group", "own_group_negatives"):
         rank_losses, *grads = distributed[name]
         loss, *expected_grads = single[name]
         torch.testing.assert_close(rank_losses.mean(), loss, atol=1e-5, rtol=0)

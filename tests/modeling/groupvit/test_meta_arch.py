@@ -166,3 +166,9 @@ def test_unknown_multi_label_match_is_refused(tiny_cfg):
     tiny_cfg.MODEL.GROUPVIT.LOSS.MULTI_LABEL_MATCH = "groups"
     with pytest.raises(ValueError, match="MULTI_LABEL_MATCH must be one of"):
         build_model(tiny_cfg)
+
+
+def test_own_group_negatives_need_labels_matched_to_groups(tiny_cfg):
+    tiny_cfg.MODEL.GROUPVIT.LOSS.MULTI_LABEL_OWN_GROUP_NEGATIVES = True
+    with pytest.raises(ValueError, match="OWN_GROUP_NEGATIVES needs MULTI_LABEL_MATCH 'best_group'"):
+        build_model(tiny_cfg)

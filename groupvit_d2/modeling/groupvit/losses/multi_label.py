@@ -69,6 +69,7 @@ def multi_label_contrastive_loss(
     text_positives=None,
     global_negatives=True,
     group_mask=None,
+    own_group_negatives=False,
 ):
     """Contrastive loss between each image and its K prompted labels (paper eq. 7, halved).
 
@@ -110,6 +111,10 @@ def multi_label_contrastive_loss(
             the shapes above and the loss is this process's own batch mean.
         group_mask (Tensor or None): (B, G) bool, the groups of each image that may match a label
             (at least one per image); required with (B, G, C) image_emb, refused with (B, C).
+        own_group_negatives (bool): with group embeddings, texts->image contrasts each label with
+            every kept group of the batch instead of every image: its positives are the best kept
+            group of each positive image, and the other groups of those images become negatives
+            (_label_group_logits).
 
     Returns:
         Tensor: scalar loss of this process. With `global_negatives`, its average over processes
@@ -132,8 +137,8 @@ def multi_label_contrastive_loss(
         _check_bool_matrix("group_mask", group_mask, tuple(image_emb.shape[:2]))
         if not bool(group_mask.any(dim=1).all()):
             raise ValueError("multi_label_contrastive_loss: every image needs at least one group in group_mask")
-    elif group_mask is not None:
-        raise ValueError("multi_label_contrastive_loss: group_mask is for (B, G, C) group embeddings, "
+    elif group_mask is not None or own_group_negatives:
+        raise ValueError("multi_label_contrastive_loss: group_mask and own_group_negatives are for (B, G, C) group embeddings, "
                          f"got image_emb {tuple(image_emb.shape)}")
     if form not in MULTI_LABEL_FORMS:
         raise ValueError(f"form must be one of {MULTI_LABEL_FORMS}, got {form!r}")
@@ -186,12 +191,36 @@ def multi_label_contrastive_loss(
             "text_positives", text_positives, (batch_size * num_labels, num_images_all)
         )
     text_positives = text_positives & label_mask.flatten()[:, None]
-    logits = image_label_logits(all_image_emb, label_emb, logit_scale, all_group_mask).t()
+    if own_group_negatives:
+        logits, text_positives = _label_group_logits(label_emb, all_image_emb, all_group_mask, text_positives, logit_scale)
+    else:
+        logits = image_label_logits(all_image_emb, label_emb, logit_scale, all_group_mask).t()
     keep = text_positives.any(dim=1)
     loss_text = _multi_positive_nll(logits[keep], text_positives[keep], form)
 
     mean = global_mean_share if global_negatives else _local_mean
     return 0.5 * (mean(loss_image) + mean(loss_text))
+
+
+def _label_group_logits(label_emb, group_emb, group_mask, text_positives, logit_scale):
+    """Texts->groups logits and positives, for own_group_negatives.
+
+    Args:
+        label_emb: (N, C) normalised labels; group_emb: (M, G, C) normalised groups of M images;
+        group_mask: (M, G) bool kept groups; text_positives: (N, M) bool positive images of each label.
+
+    Returns:
+        logits (N, M*G), -inf on groups outside the mask, and positives (N, M*G): of each positive
+        image, only the group that matches the label best. The choice is not differentiated; the
+        image's other groups are negatives, so a label is taken from every group but the one that
+        names it, the background's group included.
+    """
+    logits = scaled_logits(label_emb, group_emb.flatten(0, 1), logit_scale).unflatten(1, group_emb.shape[:2])
+    logits = logits.masked_fill(~group_mask[None], float("-inf"))
+    best = logits.detach().argmax(dim=2)  # (N, M)
+    groups = torch.arange(group_emb.shape[1], device=logits.device)
+    positives = text_positives[..., None] & (groups == best[..., None])
+    return logits.flatten(1), positives.flatten(1)
 
 
 def _local_mean(values):
