@@ -243,8 +243,7 @@ class GroupViT(DualEncoder):
         # the BatchNorm statistics are updated once a step.
         group_embeds = None
         if self.multi_label_match == "best_group" and K > 0 and self.multi_label_weight > 0:
-            if not vision.hard_assignments:
-                raise ValueError("MODEL.GROUPVIT.LOSS.MULTI_LABEL_MATCH 'best_group' needs at least one grouping stage")
+            # Without a grouping stage (a plain ViT) every final patch token is a group.
             projected = self.img_projector(torch.cat([vision.pooled[:, None], vision.tokens], dim=1))
             image_embeds, group_embeds = projected[:, 0], projected[:, 1:]
         else:
