@@ -125,6 +125,13 @@ def _add_loss_config(cfg):
     # "paper": eq. 7 as written (log of the summed positive probabilities for image->texts).
     # "official": the released code's soft-target cross-entropy (targets 1/K per positive).
     lo.MULTI_LABEL_FORM = "paper"
+    # What a label is compared with: "image", the pooled image feature (the paper, the official
+    # code), or "best_group", the image's best final group among those that hold a patch, the
+    # group-class comparison that zero-shot inference makes (docs/DESIGN.md section 2).
+    lo.MULTI_LABEL_MATCH = "image"
+    # With "best_group": a label's negatives also include the other groups of its own image, so that
+    # only the group that names it keeps it (the background's group included).
+    lo.MULTI_LABEL_OWN_GROUP_NEGATIVES = False
     # The official code gives the multi-label loss its own learnable logit scale.
     lo.SHARE_TEMPERATURE = False
     # Thesis regularisers (sec. 4.5), each added with its own weight when > 0: group entropy GE

@@ -19,6 +19,7 @@ from ..core import (
 )
 from .grouping_health import grouping_health
 from .losses import (
+    MULTI_LABEL_MATCHES,
     SEGMENT_AFFINITY_FORMS,
     group_entropy_loss,
     label_entropy_loss,
@@ -72,7 +73,8 @@ class GroupViT(DualEncoder):
 
     @configurable
     def __init__(self, *, backbone, text_encoder, img_projector, text_projector, share_temperature=False,
-                 contrastive_weight=1.0, multi_label_weight=1.0, multi_label_form="paper",
+                 contrastive_weight=1.0, multi_label_weight=1.0, multi_label_form="paper", multi_label_match="image",
+                 multi_label_own_group_negatives=False,
                  group_entropy_weight=0.0, label_entropy_weight=0.0, segment_entropy_weight=0.0,
                  segment_entropy_inner_weights=(0.2, 0.1), segment_affinity="scaled_cosine",
                  non_noisy=False, trainable_patterns=(), random_erasing=0.0, context_length=77, topk=5,
@@ -91,6 +93,15 @@ class GroupViT(DualEncoder):
         if multi_label_form not in ("paper", "official"):
             raise ValueError(f"MODEL.GROUPVIT.LOSS.MULTI_LABEL_FORM must be 'paper' or 'official', got {multi_label_form!r}")
         self.multi_label_form = multi_label_form
+        if multi_label_match not in MULTI_LABEL_MATCHES:
+            raise ValueError(
+                f"MODEL.GROUPVIT.LOSS.MULTI_LABEL_MATCH must be one of {MULTI_LABEL_MATCHES}, got {multi_label_match!r}"
+            )
+        self.multi_label_match = multi_label_match
+        if multi_label_own_group_negatives and multi_label_match != "best_group":
+            raise ValueError("MODEL.GROUPVIT.LOSS.MULTI_LABEL_OWN_GROUP_NEGATIVES needs MULTI_LABEL_MATCH 'best_group', "
+                             f"got {multi_label_match!r}")
+        self.multi_label_own_group_negatives = multi_label_own_group_negatives
         self.group_entropy_weight = group_entropy_weight
         self.label_entropy_weight = label_entropy_weight
         self.segment_entropy_weight = segment_entropy_weight
@@ -143,6 +154,8 @@ class GroupViT(DualEncoder):
             "contrastive_weight": g.LOSS.CONTRASTIVE_WEIGHT,
             "multi_label_weight": g.LOSS.MULTI_LABEL_WEIGHT,
             "multi_label_form": g.LOSS.MULTI_LABEL_FORM,
+            "multi_label_match": g.LOSS.MULTI_LABEL_MATCH,
+            "multi_label_own_group_negatives": g.LOSS.MULTI_LABEL_OWN_GROUP_NEGATIVES,
             "group_entropy_weight": g.LOSS.GROUP_ENTROPY_WEIGHT,
             "label_entropy_weight": g.LOSS.LABEL_ENTROPY_WEIGHT,
             "segment_entropy_weight": g.LOSS.SEGMENT_ENTROPY_WEIGHT,
@@ -226,7 +239,15 @@ class GroupViT(DualEncoder):
         self.last_grouping_health = grouping_health(vision)
         # Only the pooled feature goes through the image projector, as in the official training
         # forward: projecting the group tokens here too would feed them to its BatchNorm statistics.
-        image_embeds = self.img_projector(vision.pooled)
+        # Labels matched to groups need the groups projected; then one call projects both, so that
+        # the BatchNorm statistics are updated once a step.
+        group_embeds = None
+        if self.multi_label_match == "best_group" and K > 0 and self.multi_label_weight > 0:
+            # Without a grouping stage (a plain ViT) every final patch token is a group.
+            projected = self.img_projector(torch.cat([vision.pooled[:, None], vision.tokens], dim=1))
+            image_embeds, group_embeds = projected[:, 0], projected[:, 1:]
+        else:
+            image_embeds = self.img_projector(vision.pooled)
         # Caption and prompts go through one projector call, so BatchNorm sees all real texts
         # together, as in the official code; PAD labels are left out of it entirely.
         flat_valid = valid.flatten()
@@ -245,9 +266,11 @@ class GroupViT(DualEncoder):
                     self._raw_labels(batched_inputs, K), valid[:, 1:], device=self.device
                 )
             losses["loss_multi_label"] = self.multi_label_weight * multi_label_contrastive_loss(
-                image_embeds, text_embeds[:, 1:], self.scale(multi_label=True),
-                label_mask=valid[:, 1:], form=self.multi_label_form,
+                image_embeds if group_embeds is None else group_embeds, text_embeds[:, 1:],
+                self.scale(multi_label=True), label_mask=valid[:, 1:], form=self.multi_label_form,
                 positives=positives, text_positives=text_positives, global_negatives=not self.non_noisy,
+                group_mask=None if group_embeds is None else vision.occupied_groups(),
+                own_group_negatives=self.multi_label_own_group_negatives,
             )
         losses.update(self.entropy_losses(vision, text_embeds[:, 1:], valid[:, 1:]))
         return losses

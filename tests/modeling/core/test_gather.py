@@ -47,6 +47,18 @@ def _global_batch():
     return image, text, labels, mask
 
 
+def _groups(image):
+    """Three differentiable "groups" an image, so that the best one differs from row to row."""
+    return torch.stack([image, image.flip(-1), image.roll(1, dims=-1) * -0.5], dim=1)
+
+
+def _group_mask(n):
+    mask = torch.ones(n, 3, dtype=torch.bool)
+    mask[::3, 0] = False
+    mask[1::4, 2] = False
+    return mask
+
+
 def _losses_and_grads(image, text, labels, mask, shard):
     """Each loss on rows `shard` of the replicated leaves, with its gradients on the full leaves."""
     image, text, labels = (t.clone().requires_grad_(True) for t in (image, text, labels))
@@ -61,6 +73,14 @@ def _losses_and_grads(image, text, labels, mask, shard):
         ),
         "local": multi_label_contrastive_loss(
             image[shard], labels[shard], scale, mask[shard], "paper", global_negatives=False
+        ),
+        # Labels matched to each image's best kept group: the group masks are gathered too.
+        "best_group": multi_label_contrastive_loss(
+            _groups(image)[shard], labels[shard], scale, mask[shard], "paper", group_mask=_group_mask(len(image))[shard]
+        ),
+        "own_group_negatives": multi_label_contrastive_loss(
+            _groups(image)[shard], labels[shard], scale, mask[shard], "official",
+            group_mask=_group_mask(len(image))[shard], own_group_negatives=True,
         ),
     }
     out = {}
@@ -118,7 +138,7 @@ def test_two_processes_match_one_process_with_the_global_batch(tmp_path):
 
     image, text, labels, mask = _global_batch()
     single = _losses_and_grads(image, text, labels, mask, slice(None))
-    for name in ("contrastive", "paper", "official"):
+    for name in ("contrastive", "paper", "official", "best_group", "own_group_negatives"):
         rank_losses, *grads = distributed[name]
         loss, *expected_grads = single[name]
         torch.testing.assert_close(rank_losses.mean(), loss, atol=1e-5, rtol=0)

@@ -174,3 +174,35 @@ def test_a_bf16_autocast_training_step_keeps_fp32_weights_and_follows_the_fp32_l
     assert all(v.dtype == torch.float32 for v in after.values() if v.is_floating_point())
     qkv = "backbone.layers.1.blocks.0.attn.qkv.weight"
     assert not torch.equal(after[qkv], before[qkv])
+
+
+def test_labels_matched_to_groups_train_the_groups(tiny_cfg):
+    torch.manual_seed(0)
+    tiny_cfg.MODEL.GROUPVIT.GUMBEL = False
+    tiny_cfg.INPUT.IMAGE_TEXT.RANDOM_ERASING = 0.0
+    tiny_cfg.MODEL.GROUPVIT.LOSS.CONTRASTIVE_WEIGHT = 0.0
+    tiny_cfg.MODEL.GROUPVIT.LOSS.MULTI_LABEL_MATCH = "best_group"
+    model = build_model(tiny_cfg).train()
+    seen = []
+    hook = model.img_projector.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape)))
+    losses = model(_batch(n=3, k=2))
+    hook.remove()
+    # One projector call for the pooled feature and the final groups: BatchNorm sees them together.
+    groups = tiny_cfg.MODEL.GROUPVIT.NUM_OUTPUT_GROUPS[-1]
+    assert seen == [(3, 1 + groups, tiny_cfg.MODEL.GROUPVIT.EMBED_DIM)]
+    losses["loss_multi_label"].backward()
+    assert model.backbone.pos_embed.grad.abs().sum() > 0
+    # With the caption loss off, the labels reach the image tower only through the groups they match.
+    assert torch.isfinite(losses["loss_multi_label"])
+
+
+def test_unknown_multi_label_match_is_refused(tiny_cfg):
+    tiny_cfg.MODEL.GROUPVIT.LOSS.MULTI_LABEL_MATCH = "groups"
+    with pytest.raises(ValueError, match="MULTI_LABEL_MATCH must be one of"):
+        build_model(tiny_cfg)
+
+
+def test_own_group_negatives_need_labels_matched_to_groups(tiny_cfg):
+    tiny_cfg.MODEL.GROUPVIT.LOSS.MULTI_LABEL_OWN_GROUP_NEGATIVES = True
+    with pytest.raises(ValueError, match="OWN_GROUP_NEGATIVES needs MULTI_LABEL_MATCH 'best_group'"):
+        build_model(tiny_cfg)

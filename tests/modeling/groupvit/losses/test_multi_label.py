@@ -225,3 +225,96 @@ def test_bad_input_raises(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         multi_label_contrastive_loss(**args)
+
+
+def _best_group_reference(groups, group_masks, labels, scale, form, own_group_negatives=False):
+    """Eq. 7 with s(i, j_k) the cosine of label j_k to image i's best kept group, written out.
+    With own_group_negatives, a label's texts->image term is a softmax over every kept group of the
+    batch whose positive is its own image's best group."""
+    cos = lambda a, b: _unit(a) @ _unit(b)  # noqa: E731
+    all_labels = [(j, k) for j in range(len(labels)) for k in range(len(labels[j]))]
+    sim = {(i, j, k): scale * max(cos(g, labels[j][k]) for g, keep in zip(groups[i], group_masks[i]) if keep)
+           for i in range(len(groups)) for j, k in all_labels}
+    image_terms = []
+    for i in range(len(groups)):
+        log_den = np.log(sum(np.exp(sim[i, j, k]) for j, k in all_labels))
+        pos = [sim[i, i, k] for k in range(len(labels[i]))]
+        if form == "paper":
+            image_terms.append(log_den - np.log(sum(np.exp(p) for p in pos)))
+        else:
+            image_terms.append(np.mean([log_den - p for p in pos]))
+    if own_group_negatives:
+        kept = [(j, g) for j in range(len(groups)) for g in range(len(groups[j])) if group_masks[j][g]]
+        text_terms = [np.log(sum(np.exp(scale * cos(groups[j][g], labels[i][k])) for j, g in kept)) - sim[i, i, k]
+                      for i, k in all_labels]
+    else:
+        text_terms = [np.log(sum(np.exp(sim[j, i, k]) for j in range(len(groups)))) - sim[i, i, k] for i, k in all_labels]
+    return 0.5 * (np.mean(image_terms) + np.mean(text_terms))
+
+
+@pytest.mark.parametrize("own_group_negatives", [False, True])
+@pytest.mark.parametrize("form", ["paper", "official"])
+def test_best_group_match_against_a_written_out_reference(form, own_group_negatives):
+    rng = np.random.default_rng(3)
+    groups, labels = rng.normal(size=(4, 3, 5)), rng.normal(size=(4, 2, 5))
+    masks = np.array([[1, 1, 1], [1, 0, 1], [0, 1, 0], [1, 1, 0]], dtype=bool)
+    loss = multi_label_contrastive_loss(torch.tensor(groups), torch.tensor(labels), torch.tensor(3.0, dtype=torch.float64),
+                                        form=form, group_mask=torch.tensor(masks), own_group_negatives=own_group_negatives)
+    expected = _best_group_reference(groups, masks, labels, 3.0, form, own_group_negatives)
+    np.testing.assert_allclose(loss.item(), expected, rtol=1e-9)
+
+
+def test_best_group_with_one_group_equals_the_image_match():
+    image, labels = _data(4, 3, seed=11)
+    one_group = multi_label_contrastive_loss(torch.tensor(image)[:, None], torch.tensor(labels), 4.0,
+                                             group_mask=torch.ones(4, 1, dtype=torch.bool))
+    torch.testing.assert_close(one_group, _loss(image, labels, 4.0), rtol=1e-12, atol=0)
+
+
+def test_best_group_trains_only_each_labels_best_kept_group():
+    rng = np.random.default_rng(5)
+    groups = torch.tensor(rng.normal(size=(3, 4, 6)), requires_grad=True)
+    labels = torch.tensor(rng.normal(size=(3, 1, 6)))
+    masks = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 1]], dtype=torch.bool)
+    multi_label_contrastive_loss(groups, labels, 2.0, group_mask=masks).backward()
+    touched = groups.grad.abs().sum(-1) > 0
+    # Groups outside the mask never take a label's gradient...
+    assert not touched[~masks].any()
+    # ...and within it only the best group of some (image, label) pair does.
+    cos = torch.nn.functional.normalize(groups.detach(), dim=-1) @ torch.nn.functional.normalize(labels.flatten(0, 1), dim=-1).t()
+    best = cos.masked_fill(~masks[..., None], -2).argmax(1)  # (images, labels)
+    winners = torch.zeros_like(masks)
+    for i in range(3):
+        winners[i, best[i]] = True
+    assert torch.equal(touched, winners)
+
+
+def test_best_group_refuses_inconsistent_masks():
+    groups, labels = torch.randn(2, 3, 4), torch.randn(2, 1, 4)
+    with pytest.raises(ValueError, match="need a \\(B, G\\) group_mask"):
+        multi_label_contrastive_loss(groups, labels, 1.0)
+    with pytest.raises(ValueError, match="at least one group"):
+        multi_label_contrastive_loss(groups, labels, 1.0, group_mask=torch.tensor([[1, 0, 0], [0, 0, 0]], dtype=torch.bool))
+    with pytest.raises(ValueError, match="group_mask must be a bool tensor of shape \\(2, 3\\)"):
+        multi_label_contrastive_loss(groups, labels, 1.0, group_mask=torch.ones(2, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="group_mask and own_group_negatives are for"):
+        multi_label_contrastive_loss(groups[:, 0], labels, 1.0, group_mask=torch.ones(2, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="group_mask and own_group_negatives are for"):
+        multi_label_contrastive_loss(groups[:, 0], labels, 1.0, own_group_negatives=True)
+
+
+def test_own_group_negatives_push_the_other_groups_of_the_image_away():
+    # Image 0's first group is its best for every label, so without own-group negatives its second
+    # group takes no gradient at all; with them, it is pushed away from image 0's own label.
+    e = torch.eye(6, dtype=torch.float64)
+    labels = torch.stack([e[0], e[1]])[:, None]  # image 0 is labelled e0, image 1 e1
+    groups = torch.stack([torch.stack([e[0] + e[1], e[2] + 0.5 * e[0]]), torch.stack([e[1], e[3]])])
+    mask = torch.ones(2, 2, dtype=torch.bool)
+    moved = {}
+    for own in (False, True):
+        g = groups.clone().requires_grad_(True)
+        multi_label_contrastive_loss(g, labels, 5.0, group_mask=mask, own_group_negatives=own).backward()
+        cos = lambda x: torch.nn.functional.cosine_similarity(x[0, 1], e[0], dim=0)  # noqa: E731
+        moved[own] = (cos(groups - 0.1 * g.grad) - cos(groups)).item()
+    assert moved[False] == 0.0
+    assert moved[True] < -1e-3
