@@ -272,7 +272,7 @@ class GroupViT(DualEncoder):
                 group_mask=None if group_embeds is None else vision.occupied_groups(),
                 own_group_negatives=self.multi_label_own_group_negatives,
             )
-        losses.update(self.entropy_losses(vision, text_embeds[:, 1:], valid[:, 1:]))
+        losses.update(self.entropy_losses(vision, text_embeds[:, 1:], valid[:, 1:], group_embeds))
         return losses
 
     @staticmethod
@@ -285,13 +285,14 @@ class GroupViT(DualEncoder):
             )
         return raw
 
-    def entropy_losses(self, vision, label_embeds, label_mask):
+    def entropy_losses(self, vision, label_embeds, label_mask, group_embeds=None):
         """The thesis regularisers whose weights are > 0 (sec. 4.5), each weighted.
 
         Args:
             vision: the backbone's GroupViTVisionOutput of the batch.
             label_embeds: (B, K, D) projected label embeddings (zeros on PAD labels).
             label_mask: (B, K) bool, False on PAD labels.
+            group_embeds: (B, G, D) the final groups already projected this step, or None.
 
         Returns:
             dict with "loss_group_entropy", "loss_label_entropy", "loss_segment_entropy" (those
@@ -316,8 +317,10 @@ class GroupViT(DualEncoder):
             # "scaled_cosine": the group-class affinity of zero-shot inference (normalised, times the
             # clamped logit scale). The scale is detached: sharpening the temperature would lower
             # every entropy without changing groups or embeddings. "dot": eq. 30 as written.
+            if group_embeds is None:
+                group_embeds = self.img_projector(vision.tokens)
             affinity = segment_label_affinity(
-                self.img_projector(vision.tokens), label_embeds, self.scale().detach(), label_mask,
+                group_embeds, label_embeds, self.scale().detach(), label_mask,
                 form=self.segment_affinity,
             )
             if self.label_entropy_weight > 0:

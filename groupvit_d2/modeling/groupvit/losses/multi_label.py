@@ -15,7 +15,7 @@ MULTI_LABEL_MATCHES = ("image", "best_group")
 
 
 def image_label_logits(image_emb, label_emb, logit_scale, group_mask=None):
-    """Scaled cosine similarities between images and labels, (N, M).
+    """Scaled cosine similarities between L2-normalised images and labels (M, C), (N, M).
 
     image_emb (N, C): one feature per image, `logit_scale * cos(image, label)`.
     image_emb (N, G, C) with group_mask (N, G) bool: an image's similarity to a label is that of its
@@ -23,8 +23,6 @@ def image_label_logits(image_emb, label_emb, logit_scale, group_mask=None):
     Only that group receives the label's gradient, so each noun is written into the group that
     already resembles it most, which is the group zero-shot inference names it with.
     """
-    label_emb = F.normalize(label_emb, dim=-1)
-    image_emb = F.normalize(image_emb, dim=-1)
     if image_emb.dim() == 2:
         return scaled_logits(image_emb, label_emb, logit_scale)
     logits = scaled_logits(image_emb.flatten(0, 1), label_emb, logit_scale).unflatten(0, image_emb.shape[:2])
