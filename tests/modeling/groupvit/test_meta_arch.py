@@ -206,3 +206,20 @@ def test_own_group_negatives_need_labels_matched_to_groups(tiny_cfg):
     tiny_cfg.MODEL.GROUPVIT.LOSS.MULTI_LABEL_OWN_GROUP_NEGATIVES = True
     with pytest.raises(ValueError, match="OWN_GROUP_NEGATIVES needs MULTI_LABEL_MATCH 'best_group'"):
         build_model(tiny_cfg)
+
+
+def test_thesis_regularisers_reuse_the_groups_matched_to_labels(tiny_cfg):
+    torch.manual_seed(0)
+    tiny_cfg.MODEL.GROUPVIT.GUMBEL = False
+    tiny_cfg.INPUT.IMAGE_TEXT.RANDOM_ERASING = 0.0
+    tiny_cfg.MODEL.GROUPVIT.LOSS.MULTI_LABEL_MATCH = "best_group"
+    tiny_cfg.MODEL.GROUPVIT.LOSS.SEGMENT_ENTROPY_WEIGHT = 1.0
+    tiny_cfg.MODEL.GROUPVIT.LOSS.LABEL_ENTROPY_WEIGHT = 1.0
+    model = build_model(tiny_cfg).train()
+    calls = []
+    hook = model.img_projector.register_forward_hook(lambda m, i, o: calls.append(tuple(i[0].shape)))
+    losses = model(_batch(n=3, k=2))
+    hook.remove()
+    assert {"loss_segment_entropy", "loss_label_entropy"} <= set(losses)
+    # One projection of the pooled feature and the groups a step: BatchNorm statistics move once.
+    assert len(calls) == 1
