@@ -108,7 +108,6 @@ class GroupViTImageEncoder(Backbone):
         # Grouping Block, and every stage after these, computes in fp32 (see encode).
         self.reduced_precision_stages = 1
         self._weight_copies = InferenceWeightCopies(torch.bfloat16)
-        self.register_load_state_dict_post_hook(lambda module, keys: module._weight_copies.clear())
         norm_layer = partial(nn.LayerNorm, eps=layer_norm_eps)
         self.embed_dim = embed_dim
         self.patch_size = patch_size
