@@ -19,6 +19,7 @@ from ..core import (
 )
 from .grouping_health import grouping_health
 from .losses import (
+    MULTI_LABEL_FORMS,
     MULTI_LABEL_MATCHES,
     SEGMENT_AFFINITY_FORMS,
     group_entropy_loss,
@@ -90,8 +91,8 @@ class GroupViT(DualEncoder):
         self.multi_label_logit_scale = None if share_temperature else nn.Parameter(self.logit_scale.detach().clone())
         self.contrastive_weight = contrastive_weight
         self.multi_label_weight = multi_label_weight
-        if multi_label_form not in ("paper", "official"):
-            raise ValueError(f"MODEL.GROUPVIT.LOSS.MULTI_LABEL_FORM must be 'paper' or 'official', got {multi_label_form!r}")
+        if multi_label_form not in MULTI_LABEL_FORMS:
+            raise ValueError(f"MODEL.GROUPVIT.LOSS.MULTI_LABEL_FORM must be one of {MULTI_LABEL_FORMS}, got {multi_label_form!r}")
         self.multi_label_form = multi_label_form
         if multi_label_match not in MULTI_LABEL_MATCHES:
             raise ValueError(
