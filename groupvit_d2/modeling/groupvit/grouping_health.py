@@ -113,14 +113,3 @@ def undecided_stages(health: Dict[str, float]) -> List[str]:
     COLLAPSE_ENTROPY of its maximum), in order."""
     stages = sorted({k.split("/")[0] for k in health if k.startswith("stage")})
     return [s for s in stages if health.get(f"{s}/map_entropy", 0.0) >= COLLAPSE_ENTROPY]
-    last = stages[-1]
-    entropy = health.get(f"{last}/map_entropy")
-    used = health.get(f"{last}/groups_used")
-    if used is not None and used <= COLLAPSE_GROUPS_USED:
-        return f"{last}: every token falls in {used:.2f} group(s) on average"
-    if entropy is not None and entropy >= COLLAPSE_ENTROPY:
-        return (
-            f"{last}: the soft patch-to-group maps are uniform (entropy {entropy:.4f} of its maximum; "
-            f"assignment logits spread {health.get(f'{last}/logit_std', float('nan')):.3f})"
-        )
-    return None
