@@ -87,6 +87,13 @@ def _add_model_config(cfg):
     # The official 0.02 gives assignment logits of std about 0.02^2 x EMBED_DIM at the start:
     # 0.15 at width 384, 0.04 at 96, either way far below the Gumbel noise (std 1.28).
     g.ASSIGN_INIT_STD = 0.02
+    # Eq. 5 adds each group token to the segments assigned to it (official). That token has
+    # cross-attended to the whole image, so a group's embedding can name what it does not hold;
+    # False keeps only the merged segments.
+    g.GROUP_TOKEN_RESIDUAL = True
+    # [start, end]: in training that term's weight falls linearly from 1 at iteration `start` to
+    # 0 at `end`; the model is evaluated without it. [] keeps it at 1.
+    g.GROUP_TOKEN_RESIDUAL_FADE = []
     # The image feature: "mean" of the final group tokens (official), or "occupied", the mean of
     # those that hold at least one patch under the hard assignment.
     g.POOLING = "mean"

@@ -20,6 +20,8 @@ from ..data.train_loaders import build_train_loader
 from ..evaluation import build_evaluator
 from ..evaluation.file_notes import NameFilesOnError, NamingEvaluator
 from ..evaluation.split_check import check_sem_seg_split
+from ..modeling.groupvit.layers.grouping import parse_fade
+from .group_token_fade import GroupTokenFadeHook
 from .grouping_health_hook import GroupingHealthHook
 from .lr_scheduler import build_lr_scheduler
 from .mixed_precision import MixedPrecisionTrainer, parse_amp_dtype
@@ -72,6 +74,9 @@ class Trainer(DefaultTrainer):
         first = next(i for i, h in enumerate(ret) if isinstance(h, (hooks.PeriodicCheckpointer, hooks.EvalHook)))
         extra = [CaptureRNGStates(self.rng_states, self.cfg.SOLVER.CHECKPOINT_PERIOD, self.max_iter),
                  GroupingHealthHook(period=self.cfg.TEST.GROUPING_HEALTH.PERIOD, warn_after=self.max_iter // 5)]
+        fade = parse_fade(self.cfg.MODEL.GROUPVIT.GROUP_TOKEN_RESIDUAL_FADE)
+        if fade:
+            extra.append(GroupTokenFadeHook(fade))
         dataset = getattr(self._trainer.data_loader, "dataset", None)
         if isinstance(dataset, ImageTextWebDataset):
             extra.append(SkippedSamplesHook(dataset, period=20))

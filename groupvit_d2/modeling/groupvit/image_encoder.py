@@ -14,7 +14,7 @@ from timm.layers import trunc_normal_
 from ..core.images import crop_to_patches
 from ..core.pos_embed import resize_pos_embed
 from ..core.precision import InferenceWeightCopies, at_least_float32
-from .layers.grouping import GroupingBlock
+from .layers.grouping import GroupingBlock, parse_fade
 from .layers.mlp import MixerMlp
 from .layers.patch_embed import PatchEmbed
 from .stage import GroupingLayer
@@ -87,7 +87,7 @@ class GroupViTImageEncoder(Backbone):
                  num_heads=(6, 6, 6), num_group_tokens=(64, 8, 0), num_output_groups=(64, 8), mlp_ratio=4.0,
                  qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1, layer_norm_eps=1e-5,
                  hard_assignment=True, gumbel=True, gumbel_tau=1.0, assign_eps=1.0, assign_init_std=0.02,
-                 gradient_checkpointing=False, out_features=("grouped",), pooling="mean"):
+                 group_token_residual=True, group_token_residual_fade=(), gradient_checkpointing=False, out_features=("grouped",), pooling="mean"):
         super().__init__()
         num_stages = len(depths)
         if not (len(num_heads) == len(num_group_tokens) == num_stages and len(num_output_groups) == num_stages - 1):
@@ -129,6 +129,7 @@ class GroupViTImageEncoder(Backbone):
                     dim=embed_dim, out_dim=embed_dim, num_heads=num_heads[i], num_group_token=num_group_tokens[i],
                     num_output_group=num_output_groups[i], norm_layer=norm_layer, hard=hard_assignment,
                     gumbel=gumbel, gumbel_tau=gumbel_tau, assign_eps=assign_eps,
+                    group_token_residual=group_token_residual,
                 )
             group_projector = None
             if i > 0 and num_group_tokens[i] > 0:
@@ -149,6 +150,15 @@ class GroupViTImageEncoder(Backbone):
             if layer.downsample is not None and assign_init_std != 0.02:
                 for proj in (layer.downsample.assign.q_proj, layer.downsample.assign.k_proj):
                     trunc_normal_(proj.weight, std=assign_init_std)
+
+        if group_token_residual_fade:
+            if not group_token_residual:
+                raise ValueError("MODEL.GROUPVIT.GROUP_TOKEN_RESIDUAL_FADE fades a term that "
+                                 "GROUP_TOKEN_RESIDUAL False has removed; set one of them")
+            # Built for evaluation: the weight where the fade ends. Training sets it every step.
+            for layer in self.layers:
+                if layer.downsample is not None:
+                    layer.downsample.token_residual_weight = 0.0
 
         self._out_features = list(out_features)
         self._out_feature_strides = {name: patch_size for name in self._out_features}
@@ -187,6 +197,8 @@ class GroupViTImageEncoder(Backbone):
             "gumbel_tau": g.GUMBEL_TAU,
             "assign_eps": g.ASSIGN_EPS,
             "assign_init_std": g.ASSIGN_INIT_STD,
+            "group_token_residual": g.GROUP_TOKEN_RESIDUAL,
+            "group_token_residual_fade": parse_fade(g.GROUP_TOKEN_RESIDUAL_FADE),
             "gradient_checkpointing": g.GRADIENT_CHECKPOINTING,
             "out_features": tuple(g.OUT_FEATURES),
             "pooling": g.POOLING,

@@ -8,6 +8,24 @@ from .attention import CrossAttnBlock
 from .mlp import Mlp
 
 
+def parse_fade(value):
+    """MODEL.GROUPVIT.GROUP_TOKEN_RESIDUAL_FADE as a tuple: () or (start, end) iterations."""
+    fade = tuple(value)
+    if not fade:
+        return ()
+    if len(fade) != 2 or not all(isinstance(v, int) and v >= 0 for v in fade) or fade[0] >= fade[1]:
+        raise ValueError(f"MODEL.GROUPVIT.GROUP_TOKEN_RESIDUAL_FADE is {list(value)}; expected [] or "
+                         "[start, end], two iterations with 0 <= start < end")
+    return fade
+
+
+def fade_weight(iteration, fade):
+    """The group-token weight at `iteration` under `fade` = (start, end): 1 until start, then
+    falling linearly to 0 at end, 0 after."""
+    start, end = fade
+    return min(max((end - iteration) / (end - start), 0.0), 1.0)
+
+
 class AssignAttention(nn.Module):
     """Single-head assignment of segments (keys) to groups (queries).
 
@@ -53,8 +71,12 @@ class GroupingBlock(nn.Module):
     """
 
     def __init__(self, *, dim, out_dim, num_heads, num_group_token, num_output_group, norm_layer,
-                 mlp_ratio=(0.5, 4.0), hard=True, gumbel=True, gumbel_tau=1.0, assign_eps=1.0):
+                 mlp_ratio=(0.5, 4.0), hard=True, gumbel=True, gumbel_tau=1.0, assign_eps=1.0,
+                 group_token_residual=True):
         super().__init__()
+        # The weight of eq. 5's group-token term: 1 (official) or 0; a training schedule may move
+        # it in between (engine/group_token_fade.py).
+        self.token_residual_weight = 1.0 if group_token_residual else 0.0
         tokens_dim, channels_dim = int(mlp_ratio[0] * dim), int(mlp_ratio[1] * dim)
         self.norm_tokens = norm_layer(dim)
         self.mlp_inter = Mlp(num_group_token, tokens_dim, num_output_group, act_layer=nn.GELU)
@@ -101,6 +123,11 @@ class GroupingBlock(nn.Module):
 
     def _forward(self, x, group_tokens):
         new_x, groups, assignment = self._group_side(x, group_tokens)
-        new_x = new_x + groups
+        # Eq. 5's g_i: the group token, which has cross-attended to every segment, is added to the
+        # segments assigned to it. Without it a group holds only its own segments (docs/DESIGN.md
+        # section 1).
+        w = self.token_residual_weight
+        if w:
+            new_x = new_x + (groups if w == 1.0 else w * groups)
         new_x = self.reduction(new_x) + self.mlp_channels(self.norm_new_x(new_x))
         return new_x, assignment

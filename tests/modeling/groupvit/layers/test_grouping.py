@@ -107,3 +107,53 @@ def test_grouping_block_keeps_the_model_dtype_without_autocast():
                           norm_layer=nn.LayerNorm).double().eval()
     new_x, a = block(torch.randn(2, 10, 12, dtype=torch.float64), torch.randn(2, 4, 12, dtype=torch.float64))
     assert new_x.dtype == a["logits"].dtype == torch.float64
+
+
+def test_grouping_block_output_with_and_without_the_group_token_residual():
+    torch.manual_seed(0)
+    kwargs = dict(dim=12, out_dim=12, num_heads=3, num_group_token=6, num_output_group=8,
+                  norm_layer=nn.LayerNorm, gumbel=False)
+    official = GroupingBlock(**kwargs).eval()
+    own_only = GroupingBlock(**kwargs, group_token_residual=False).eval()
+    own_only.load_state_dict(official.state_dict())
+    x, tokens = torch.randn(3, 10, 12), torch.randn(3, 6, 12)
+
+    merged, groups, assignment = official._group_side(x, tokens)
+
+    def tail(h):
+        return official.reduction(h) + official.mlp_channels(official.norm_new_x(h))
+
+    out_official, _ = official(x, tokens)
+    out_own, a_own = own_only(x, tokens)
+    assert torch.allclose(out_official, tail(merged + groups), atol=1e-6)
+    assert torch.allclose(out_own, tail(merged), atol=1e-6)
+    assert torch.equal(a_own["hard"], assignment["hard"])
+    # Without the residual a group that holds no segment carries nothing of the image: every
+    # empty group of every image has the same output.
+    empty = a_own["hard"].sum(-1) == 0
+    assert empty.sum() >= 2
+    rows = out_own[empty]
+    assert torch.allclose(rows, rows[:1].expand_as(rows), atol=1e-6)
+    assert not torch.allclose(out_official[empty], out_official[empty][:1].expand_as(rows), atol=1e-3)
+
+
+def test_group_token_fade_schedule_and_its_config_errors():
+    from groupvit_d2.modeling.groupvit.layers.grouping import fade_weight, parse_fade
+
+    assert [fade_weight(i, (100, 400)) for i in (0, 100, 175, 400, 900)] == [1.0, 1.0, 0.75, 0.0, 0.0]
+    assert parse_fade([]) == () and parse_fade([300, 700]) == (300, 700)
+    for bad in ([5], [3, 3], [7, 2], [-1, 4], [1.5, 3], [1, 2, 3]):
+        with pytest.raises(ValueError, match="GROUP_TOKEN_RESIDUAL_FADE"):
+            parse_fade(bad)
+
+
+def test_grouping_block_token_residual_weight_scales_the_group_term():
+    torch.manual_seed(0)
+    block = GroupingBlock(dim=12, out_dim=12, num_heads=3, num_group_token=6, num_output_group=4,
+                          norm_layer=nn.LayerNorm, gumbel=False).eval()
+    x, tokens = torch.randn(2, 10, 12), torch.randn(2, 6, 12)
+    merged, groups, _ = block._group_side(x, tokens)
+    block.token_residual_weight = 0.25
+    out, _ = block(x, tokens)
+    expected = block.reduction(merged + 0.25 * groups) + block.mlp_channels(block.norm_new_x(merged + 0.25 * groups))
+    assert torch.allclose(out, expected, atol=1e-6)
