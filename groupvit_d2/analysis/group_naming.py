@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
 
+from ..modeling.groupvit.grouping_health import object_group_named, patch_majority
+
 __all__ = ["NamingTally", "tally_image", "group_naming_rates"]
 
 KINDS = ("pooled", "object_group", "background_group", "empty_group", "chance")
@@ -48,9 +50,9 @@ def tally_image(tally, image_embed, group_embeds, patch_group, patch_class, clas
 
     tally.hits["pooled"].append(name(image_embed) in present)
     tally.hits["chance"].append(len(present) / class_emb.shape[0])
-    for c in sorted(present):
-        owners = patch_group[patch_class == c]
-        tally.hits["object_group"].append(name(group_embeds[np.bincount(owners).argmax()]) == c)
+    group_class = torch.tensor([name(e) for e in group_embeds])
+    tally.hits["object_group"] += object_group_named(
+        torch.as_tensor(patch_group).flatten(), torch.as_tensor(patch_class).flatten(), group_class, skip=(background,))
     owners = patch_group[patch_class == background]
     if owners.size:
         tally.hits["background_group"].append(name(group_embeds[np.bincount(owners).argmax()]) in present)
@@ -58,12 +60,6 @@ def tally_image(tally, image_embed, group_embeds, patch_group, patch_class, clas
     for g in range(group_embeds.shape[0]):
         if g not in used:
             tally.hits["empty_group"].append(name(group_embeds[g]) in present)
-
-
-def _patch_majority(label, grid, patch):
-    h, w = grid
-    blocks = label[: h * patch, : w * patch].reshape(h, patch, w, patch).transpose(0, 2, 1, 3).reshape(h, w, -1)
-    return np.apply_along_axis(lambda v: np.bincount(v).argmax(), 2, blocks)
 
 
 @torch.no_grad()
@@ -85,5 +81,5 @@ def group_naming_rates(model, dataset_name, max_images=200):
         vision = out["vision"]
         patch_group = vision.patch_to_group()[0].argmax(-1).view(*vision.grid).cpu().numpy()
         tally_image(tally, out["image_embeds"][0], out["group_embeds"][0], patch_group,
-                    _patch_majority(label, vision.grid, patch), class_emb)
+                    patch_majority(torch.from_numpy(label), patch).numpy(), class_emb)
     return tally.rates()

@@ -10,7 +10,9 @@ from detectron2.data.detection_utils import read_image
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-from ..modeling.groupvit.grouping_health import collapse_reason, grouping_health, undecided_note
+from ..modeling.groupvit.grouping_health import (
+    collapse_reason, grouping_health, object_group_named, patch_majority, undecided_note,
+)
 from ..modeling.groupvit.zero_shot import group_class_affinity
 from ..modeling.core import window_grid
 
@@ -29,7 +31,10 @@ class GroupingHealthEvaluator(DatasetEvaluator):
       official background rule compares with the threshold), "naming/clears_background" the share
       of windows whose best score reaches the dataset's background threshold, and
       "naming/best_group_is_object" the share of windows whose best-scored group takes a class the
-      image's label map contains (background excluded), among windows whose label holds an object.
+      image's label map contains (background excluded), among windows whose label holds an object;
+      "naming/object_group_named" the share of (window, object class) pairs whose object's group,
+      the one holding most of its patches, takes that class as its best (the figure that followed
+      the mIoU most closely, docs/RESULTS.md "Fourth round").
     Results: {"grouping_health": {...}}.
     """
 
@@ -75,12 +80,19 @@ class GroupingHealthEvaluator(DatasetEvaluator):
             offset = 1 if background_threshold is not None else 0
             best_class = affinity.flatten(1).argmax(dim=1) % affinity.shape[-1] + offset
             # The label map is at the evaluation size; windows are cut from the same resized image.
+            patch_group = out["vision"].patch_to_group().argmax(-1).cpu()  # (n, N)
+            group_class = affinity.argmax(dim=-1).cpu() + offset  # (n, G)
+            skip = (255, 0) if offset else (255,)
             for i, (y1, y2, x1, x2) in enumerate(windows):
-                ids = torch.unique(label[y1:y2, x1:x2])
+                window_label = label[y1:y2, x1:x2]
+                ids = torch.unique(window_label)
                 objects = [int(c) for c in ids if int(c) >= offset and int(c) != 255]
                 if not objects:
                     continue
                 self._add("naming/best_group_is_object", float(int(best_class[i]) in objects))
+                patch_class = patch_majority(window_label[: h - h % p, : w - w % p], p).flatten()
+                for hit in object_group_named(patch_group[i], patch_class, group_class[i], skip):
+                    self._add("naming/object_group_named", float(hit))
 
     @staticmethod
     def _label(sample, size):

@@ -27,3 +27,4 @@ def test_grouping_health_is_reported_by_eval_only(benchmarks, tiny_weights, tmp_
     assert 0.0 < health["naming/best_score"] <= 1.0
     assert 0.0 <= health["naming/clears_background"] <= 100.0
     assert 0.0 <= health["naming/best_group_is_object"] <= 100.0
+    assert 0.0 <= health["naming/object_group_named"] <= 100.0

@@ -25,7 +25,7 @@ import torch
 
 from .zero_shot import cumulative_group_maps
 
-__all__ = ["grouping_health", "collapse_reason", "undecided_note", "undecided_stages", "COLLAPSE_ENTROPY", "COLLAPSE_GROUPS_USED"]
+__all__ = ["grouping_health", "patch_majority", "object_group_named", "collapse_reason", "undecided_note", "undecided_stages", "COLLAPSE_ENTROPY", "COLLAPSE_GROUPS_USED"]
 
 # Soft maps that keep 99.9% of the uniform entropy, or a final stage whose tokens all fall in (on
 # average) at most 1.5 groups, do not group (docs/RESULTS.md has the figures of runs that
@@ -67,6 +67,40 @@ def grouping_health(vision) -> Dict[str, float]:
         entropy = -(p * p.log()).sum(dim=-1).mean()
         out[key + "map_entropy"] = float(entropy / math.log(num_groups)) if num_groups > 1 else 0.0
     return out
+
+
+def patch_majority(label, patch, ignore_value=255):
+    """(h, w) majority class of each `patch` x `patch` block of a (H, W) label map; `ignore_value`
+    pixels count only where a block holds nothing else."""
+    h, w = label.shape[0] // patch, label.shape[1] // patch
+    blocks = label[: h * patch, : w * patch].reshape(h, patch, w, patch).permute(0, 2, 1, 3).reshape(h, w, -1)
+    ids = blocks.long().clamp_min(0)
+    counts = torch.zeros(h, w, int(ids.max()) + 1, dtype=torch.long, device=label.device)
+    counts.scatter_add_(2, ids, torch.ones_like(ids))
+    majority = counts.argmax(-1)
+    if ignore_value < counts.shape[-1]:
+        counts[..., ignore_value] = 0
+        majority = torch.where(counts.sum(-1) > 0, counts.argmax(-1), majority)
+    return majority
+
+
+def object_group_named(patch_group, patch_class, group_class, skip=(255,)):
+    """For each class of `patch_class` not in `skip`: does the group that holds most of its patches
+    take it as its best class? The zero-shot rule paints an object right only through that group.
+
+    Args:
+        patch_group: (N,) each patch's final group; patch_class: (N,) each patch's label.
+        group_class: (G,) each group's best class, in label ids.
+    Returns:
+        a list of bools, one per object class present.
+    """
+    hits = []
+    for c in torch.unique(patch_class).tolist():
+        if c in skip:
+            continue
+        owner = torch.bincount(patch_group[patch_class == c]).argmax()
+        hits.append(bool(group_class[owner] == c))
+    return hits
 
 
 def collapse_reason(health: Dict[str, float]) -> Optional[str]:

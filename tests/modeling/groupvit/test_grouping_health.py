@@ -102,3 +102,32 @@ def test_a_uniform_later_stage_over_a_sharp_first_stage_is_undecided_not_collaps
     flat = grouping_health(_vision([1e-3 * torch.randn(1, 4, 8), second]))
     assert collapse_reason(flat).startswith("stage1: the soft patch-to-group maps are uniform")
     assert undecided_note(flat) is None
+
+
+def test_patch_majority_counts_each_block_and_ignores_255_unless_alone():
+    from groupvit_d2.modeling.groupvit.grouping_health import patch_majority
+
+    label = torch.zeros(4, 6, dtype=torch.long)
+    label[0:2, 2:4] = 3          # block (0, 1): all 3
+    label[0, 4:6] = 5            # block (0, 2): three 5, one 0
+    label[1, 4] = 5
+    label[2:4, 0:2] = 255        # block (1, 0): only ignore
+    label[2:4, 2:4] = 255        # block (1, 1): three ignore, one 7
+    label[3, 3] = 7
+    label[2:4, 4:6] = 2          # block (1, 2): 2, plus an extra row that is cut off below
+    majority = patch_majority(torch.cat([label, torch.full((1, 6), 9)]), 2)
+    assert majority.tolist() == [[0, 3, 5], [255, 7, 2]]
+
+
+def test_object_group_named_asks_the_group_holding_most_of_each_object():
+    from groupvit_d2.modeling.groupvit.grouping_health import object_group_named
+
+    # Class 1 sits mostly in group 2, class 4 wholly in group 0; 0 is the background.
+    patch_class = torch.tensor([0, 0, 0, 1, 1, 1, 4, 4, 255])
+    patch_group = torch.tensor([1, 1, 2, 2, 2, 0, 0, 0, 1])
+    group_class = torch.tensor([4, 1, 3])  # group 2 calls itself class 3: class 1 is not named
+    assert object_group_named(patch_group, patch_class, group_class, skip=(0, 255)) == [False, True]
+    group_class = torch.tensor([4, 4, 1])
+    assert object_group_named(patch_group, patch_class, group_class, skip=(0, 255)) == [True, True]
+    # The background is a class like any other when it is not skipped: group 1 holds it and names it 4.
+    assert object_group_named(patch_group, patch_class, group_class, skip=(255,)) == [False, True, True]
