@@ -16,7 +16,8 @@ failed at demo scale"), so these figures are measured where the user can see the
   TensorBoard) every period, and warns when the grouping has collapsed.
 - `GroupingHealthEvaluator`: the same figures on an evaluation split, plus the naming of the groups:
   for each sliding window (as the zero-shot segmentation cuts them), the best group-class score,
-  and how often it clears the dataset's background threshold.
+  how often it clears the dataset's background threshold, and how often each object's own group
+  takes the object's class (`object_group_named`).
 """
 import math
 from typing import Dict, List, Optional
