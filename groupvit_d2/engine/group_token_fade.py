@@ -19,9 +19,9 @@ class GroupTokenFadeHook(HookBase):
                 module.token_residual_weight = weight
 
     def before_step(self):
-        self._set(fade_weight(self.trainer.iter, self.fade))
-        self.trainer.storage.put_scalar("grouping/token_residual_weight", fade_weight(self.trainer.iter, self.fade),
-                                        smoothing_hint=False)
+        weight = fade_weight(self.trainer.iter, self.fade)
+        self._set(weight)
+        self.trainer.storage.put_scalar("grouping/token_residual_weight", weight, smoothing_hint=False)
 
     def after_train(self):
         self._set(0.0)

@@ -87,7 +87,8 @@ class GroupViTImageEncoder(Backbone):
                  num_heads=(6, 6, 6), num_group_tokens=(64, 8, 0), num_output_groups=(64, 8), mlp_ratio=4.0,
                  qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1, layer_norm_eps=1e-5,
                  hard_assignment=True, gumbel=True, gumbel_tau=1.0, assign_eps=1.0, assign_init_std=0.02,
-                 group_token_residual=True, group_token_residual_fade=(), gradient_checkpointing=False, out_features=("grouped",), pooling="mean"):
+                 group_token_residual=True, group_token_residual_fade=(), gradient_checkpointing=False,
+                 out_features=("grouped",), pooling="mean"):
         super().__init__()
         num_stages = len(depths)
         if not (len(num_heads) == len(num_group_tokens) == num_stages and len(num_output_groups) == num_stages - 1):
