@@ -94,8 +94,10 @@ def _add_model_config(cfg):
     # [start, end]: in training that term's weight falls linearly from 1 at iteration `start` to
     # 0 at `end`; the model is evaluated without it. [] keeps it at 1.
     g.GROUP_TOKEN_RESIDUAL_FADE = []
-    # The image feature: "mean" of the final group tokens (official), or "occupied", the mean of
-    # those that hold at least one patch under the hard assignment.
+    # The image feature: "mean" of the final group tokens (official), "occupied", the mean of
+    # those that hold at least one patch under the hard assignment, or "patches", the mean of the
+    # first stage's patch tokens before any grouping (through the final LayerNorm), so that the
+    # caption loss trains no group embedding.
     g.POOLING = "mean"
     # Trade compute for memory in the transformer blocks.
     g.GRADIENT_CHECKPOINTING = False

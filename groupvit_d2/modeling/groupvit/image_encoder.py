@@ -64,10 +64,12 @@ class GroupViTVisionOutput:
         return counts > 0.5
 
 
-# How the final group tokens become the image feature: "mean" over all groups (the official
+# How the image feature is made: "mean" over all final groups (the official
 # encoder), or "occupied", the mean over the groups that hold a patch (docs/RESULTS.md, "Why
-# grouping failed at demo scale": with "mean", the groups that hold nothing carry the names).
-POOLINGS = ("mean", "occupied")
+# grouping failed at demo scale": with "mean", the groups that hold nothing carry the names), or
+# "patches", the mean of the first stage's patch tokens, taken before any grouping: the losses on
+# the image feature then reach the groups through none of their embeddings (docs/DESIGN.md section 1).
+POOLINGS = ("mean", "occupied", "patches")
 
 
 @BACKBONE_REGISTRY.register()
@@ -246,6 +248,9 @@ class GroupViTImageEncoder(Backbone):
         if self.pooling == "occupied":
             weights = out.occupied_groups().to(out.tokens.dtype)
             out.pooled = (weights[..., None] * out.tokens).sum(1) / weights.sum(1, keepdim=True)
+        elif self.pooling == "patches":
+            # The first stage's own outputs: under autocast they may be bf16, like out.tokens.
+            out.pooled = self.norm(out.stage_tokens[0].mean(dim=1))
         else:
             out.pooled = out.tokens.mean(dim=1)
         return out

@@ -155,6 +155,22 @@ def test_occupied_pooling_averages_the_groups_that_hold_patches(training):
     torch.testing.assert_close(ref.pooled, ref.tokens.mean(1))
 
 
+def test_patches_pooling_is_the_normed_mean_of_the_first_stage_and_skips_the_groups():
+    torch.manual_seed(0)
+    encoder = GroupViTImageEncoder(**TINY, pooling="patches", out_features=("stage1",)).train()
+    images = torch.randn(2, 3, 64, 64)
+    out = encoder.encode(images)
+    stage1 = encoder.dense_features(out)["stage1"].flatten(2).transpose(1, 2)  # (B, 16, C)
+    torch.testing.assert_close(out.pooled, F.layer_norm(stage1.mean(1), (24,), encoder.norm.weight,
+                                                        encoder.norm.bias, encoder.norm.eps))
+    # A loss on the image feature trains the first stage's blocks and nothing that makes or
+    # carries the groups. (A plain sum would be flat through the LayerNorm, hence the weights.)
+    (out.pooled * torch.randn(24)).sum().backward()
+    trained = {n for n, p in encoder.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert any(n.startswith("layers.0.blocks.") for n in trained) and "patch_embed.proj.weight" in trained
+    assert not any(n.startswith(("layers.0.downsample", "layers.1.", "layers.2.")) for n in trained)
+
+
 def test_occupied_groups_of_a_collapsed_grouping_is_its_one_group():
     # Every patch in stage-1 group 3, and every stage-1 group in final group 1.
     hard1 = torch.zeros(2, 8, 16)
