@@ -40,6 +40,7 @@ class Table(NamedTuple):
     title: str
     columns: Tuple[str, ...]
     rows: Tuple[Row, ...]
+    reference: Tuple[str, str]  # (config, grouping) of the row every other row is compared with
     boundary: bool = False
 
 
@@ -50,28 +51,30 @@ TABLES = (
               Row(("hard", ""), "one_stage_contrastive", paper="36.7"),
               Row(("soft", "yes"), "one_stage_soft", paper="25.1"),
               Row(("hard", "yes"), "one_stage", paper="39.3"),
-          )),
+          ), reference=("one_stage", "")),
     Table("table2", "Table 2: number of group and output tokens", ("# group tokens", "# output tokens"), (
         Row(("16", "4"), "one_stage_g16_o4", paper="28.6"),
         Row(("16", "8"), "one_stage_g16_o8", paper="37.1"),
         Row(("32", "8"), "one_stage_g32_o8", paper="38.3"),
         Row(("64", "8"), "one_stage", paper="39.3"),
         Row(("64", "16"), "one_stage_g64_o16", paper="38.0"),
-    )),
+    ), reference=("one_stage", "")),
     Table("table3", "Table 3: single-stage and multi-stage grouping", ("# stages",), (
         Row(("1",), "one_stage", paper="39.3 / 31.6"),
         Row(("2",), "two_stage", paper="41.1 / 33.5"),
-    ), boundary=True),
+    ), reference=("one_stage", ""), boundary=True),
     Table("table4", "Table 4: a plain ViT with non-parametric grouping, and GroupViT", ("arch", "method"), (
         Row(("ViT", "pixel-wise"), "vit_plain", grouping="pixel", paper="20.1"),
         Row(("ViT", "K-means"), "vit_plain", grouping="kmeans", paper="25.0"),
         Row(("ViT", "mean-shift"), "vit_plain", grouping="meanshift", paper="20.7"),
         Row(("ViT", "spectral clustering"), "vit_plain", grouping="spectral", paper="19.7"),
         Row(("GroupViT", "2-stage grouping"), "two_stage", paper="51.2"),
-    )),
+    ), reference=("two_stage", "")),
 )
 # The run whose group pictures illustrate the page.
 PICTURES_FROM = "two_stage"
+# Validation images shown for every row of a table (the first ones of the split, the same for all).
+TABLE_PICTURES = 4
 SMOKE_OPTS = ["SOLVER.MAX_ITER", "2", "SOLVER.WARMUP_ITERS", "1", "SOLVER.IMS_PER_BATCH", "4",
               "DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER", "8", "DATASETS.IMAGE_TEXT.EPOCH_LENGTH", "8",
               "DATALOADER.NUM_WORKERS", "0"]
@@ -87,7 +90,7 @@ def _metrics(output):
 
 def training_run(config, seed, args):
     """The training run of `config` with `seed` (and the group pictures of the pictures run)."""
-    pictures = ["TEST.GROUP_PICTURES", str(args.pictures)] if config == PICTURES_FROM and seed == args.seeds[0] else []
+    pictures = ["TEST.GROUP_PICTURES", str(args.pictures)] if seed == args.seeds[0] else []
     return Run(os.path.join(CONFIGS, config + ".yaml"), os.path.join(args.output, config, f"seed{seed}"),
                ["DATASETS.IMAGE_TEXT.SHARDS", json.dumps([args.shards])] + pictures + ["SEED", str(seed)] + args.opts)
 
@@ -95,9 +98,10 @@ def training_run(config, seed, args):
 def evaluation_run(config, seed, grouping, args):
     """The --eval-only pass of a trained `config` with MODEL.GROUPVIT.ZERO_SHOT.GROUPING `grouping`."""
     train_dir = os.path.join(args.output, config, f"seed{seed}")
+    pictures = ["TEST.GROUP_PICTURES", str(args.pictures)] if seed == args.seeds[0] else []
     return Run(os.path.join(CONFIGS, config + ".yaml"), os.path.join(train_dir, f"eval_{grouping}"),
                ["MODEL.WEIGHTS", os.path.join(train_dir, "model_final.pth"), "MODEL.GROUPVIT.ZERO_SHOT.GROUPING",
-                grouping, "SEED", str(seed)] + args.opts, eval_only=True)
+                grouping] + pictures + ["SEED", str(seed)] + args.opts, eval_only=True)
 
 
 def mean_std(values):
@@ -105,6 +109,38 @@ def mean_std(values):
     if not values:
         raise ValueError("mean_std of no values")
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def paired_difference(values, reference, confidence=0.95):
+    """(mean, low, high, n) of values[i] - reference[i] over the seeds where both ran (None marks
+    a run that did not), with Student's t interval; low and high are nan below two pairs."""
+    import math
+
+    from scipy import stats
+
+    if len(values) != len(reference):
+        raise ValueError(f"paired_difference needs one value a seed on both sides: {len(values)} vs {len(reference)}")
+    diffs = [v - r for v, r in zip(values, reference) if v is not None and r is not None]
+    if not diffs:
+        raise ValueError("paired_difference of no pairs")
+    mean = statistics.mean(diffs)
+    if len(diffs) < 2:
+        return mean, math.nan, math.nan, 1
+    half = stats.t.ppf(0.5 + confidence / 2, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+    return mean, mean - half, mean + half, len(diffs)
+
+
+def _difference_cell(row, table, metrics):
+    if (row.config, row.grouping) == table.reference:
+        return "reference"
+    values = [r["mIoU"] if r is not None else None for r in metrics[(row.config, row.grouping)]]
+    reference = [r["mIoU"] if r is not None else None for r in metrics[table.reference]]
+    if not any(v is not None and r is not None for v, r in zip(values, reference)):
+        return "-"
+    mean, low, high, n = paired_difference(values, reference)
+    if n < 2:
+        return f"{mean:+.2f} (1 seed)"
+    return f"{mean:+.2f} ({low:+.2f} to {high:+.2f})"
 
 
 def _cell(values):
@@ -115,7 +151,7 @@ def _cell(values):
 def table_markdown(table, metrics, seeds):
     """A markdown table for `table`; metrics maps (config, grouping) -> list of per-seed dicts."""
     head = list(table.columns) + ["mask mIoU"] + (["boundary IoU"] if table.boundary else []) + [
-        "per seed (mIoU)", "paper"]
+        "difference (95% interval)", "per seed (mIoU)", "paper"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in table.rows:
         runs = [r for r in metrics[(row.config, row.grouping)] if r is not None]
@@ -127,12 +163,13 @@ def table_markdown(table, metrics, seeds):
         cells = list(row.label) + [_cell(miou)]
         if table.boundary:
             cells.append(_cell([r["bIoU"] for r in runs]))
-        cells += [", ".join(f"{v:.2f}" for v in miou), row.paper]
+        cells += [_difference_cell(row, table, metrics), ", ".join(f"{v:.2f}" for v in miou), row.paper]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Configs: " + ", ".join(sorted({f"`configs/ablations/{r.config}.yaml`" for r in table.rows}))
                  + f"; seeds {' '.join(map(str, seeds))}; mean ± sample standard deviation over the seeds"
-                 " that ran (the per-seed column lists them).")
+                 " that ran (the per-seed column lists them). The difference is the row's mask mIoU minus the"
+                 " reference row's, paired by seed, with Student's t 95% interval.")
     return "\n".join(lines)
 
 
@@ -181,6 +218,42 @@ def collect_pictures(args, target):
         return False
     width = min(r.shape[1] for r in rows)
     Image.fromarray(np.concatenate([r[:, :width] for r in rows], axis=0)).save(target)
+    return True
+
+
+def _pictures_folder(args, config, grouping):
+    run = evaluation_run(config, args.seeds[0], grouping, args) if grouping else training_run(config, args.seeds[0], args)
+    return os.path.join(run.output_dir, "inference", DATASET, "pictures")
+
+
+def table_pictures(table, args, target):
+    """One strip per row of `table`, stacked: for the same first validation images, the row's
+    segmentation and its last stage's groups (a plain ViT has no groups: its segmentation only),
+    from the first seed's run. False when no row has pictures."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    strips, width = [], 0
+    for row in table.rows:
+        folder = _pictures_folder(args, row.config, row.grouping)
+        if not os.path.isdir(folder):
+            continue
+        files = os.listdir(folder)
+        tiles = []
+        for stem in sorted({f[:-len("_seg.png")] for f in files if f.endswith("_seg.png")})[:TABLE_PICTURES]:
+            groups = sorted(f for f in files if f.startswith(stem + "_groups_stage"))
+            for name in [f"{stem}_seg.png"] + groups[-1:]:
+                tiles.append(np.asarray(Image.open(os.path.join(folder, name)).convert("RGB").resize((160, 160))))
+        if not tiles:
+            continue
+        caption = Image.new("RGB", (170, 160), "white")
+        ImageDraw.Draw(caption).multiline_text((4, 60), "\n".join(x for x in row.label if x), fill="black")
+        strips.append(np.concatenate([np.asarray(caption)] + tiles, axis=1))
+        width = max(width, strips[-1].shape[1])
+    if not strips:
+        return False
+    strips = [np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0)), constant_values=255) for s in strips]
+    Image.fromarray(np.concatenate(strips, axis=0)).save(target)
     return True
 
 
@@ -243,6 +316,11 @@ def main(argv=None):
         plot_table(table, metrics, plot)
         parts += ["", f"### {table.title}", "", table_markdown(table, metrics, args.seeds), "",
                   f"![{table.title}]({os.path.relpath(plot, os.path.dirname(os.path.abspath(args.page)))})"]
+        pictures = os.path.join(figures, f"ablation_{table.key}_groups.png")
+        if table_pictures(table, args, pictures):
+            parts += ["", f"The same {TABLE_PICTURES} validation images for each row (seed {args.seeds[0]}): the "
+                      "segmentation, then the last stage's groups.", "",
+                      f"![{table.title}, groups]({os.path.relpath(pictures, os.path.dirname(os.path.abspath(args.page)))})"]
     strip = os.path.join(figures, "ablation_groups.png")
     if collect_pictures(args, strip):
         parts += ["", "### Example groups", "",

@@ -26,6 +26,20 @@ def test_mean_std_and_errors():
         run_ablations.mean_std([])
 
 
+def test_paired_difference_matches_the_t_table_and_skips_missing_runs():
+    # differences 2, 3, 4 (seed 3 did not run on one side): mean 3, sd 1, t(0.975, 2) = 4.302653
+    mean, low, high, n = run_ablations.paired_difference([3.0, 5.0, 7.0, None], [1.0, 2.0, 3.0, 9.0])
+    half = 4.302652729749464 / 3 ** 0.5
+    assert n == 3 and mean == pytest.approx(3.0)
+    assert (low, high) == (pytest.approx(3.0 - half), pytest.approx(3.0 + half))
+    mean, low, high, n = run_ablations.paired_difference([3.0], [1.0])
+    assert (mean, n) == (2.0, 1) and low != low and high != high  # nan: no interval from one pair
+    with pytest.raises(ValueError, match="one value a seed"):
+        run_ablations.paired_difference([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="no pairs"):
+        run_ablations.paired_difference([None], [1.0])
+
+
 def test_page_section_is_replaced_not_duplicated(tmp_path):
     page = tmp_path / "RESULTS.md"
     page.write_text("# Results\n\nkept above\n")
@@ -57,6 +71,14 @@ def test_smoke_regeneration(tmp_path):
             with open(out / "inference" / "results.json") as f:
                 assert 0.0 <= json.load(f)["synthetic_val"]["sem_seg"]["mIoU"] <= 100.0
     assert (tmp_path / "docs" / "results" / "ablation_groups.png").is_file()
+    # Every table shows the same validation images for each of its rows, and compares each row with
+    # its reference row.
+    for table in run_ablations.TABLES:
+        assert (tmp_path / "docs" / "results" / f"ablation_{table.key}_groups.png").stat().st_size > 0
+        section = text.split(f"### {table.title}")[1].split("###")[0]
+        assert section.count("| reference |") == sum(
+            (r.config, r.grouping) == table.reference for r in table.rows) == 1
+        assert "(1 seed)" in section
     # Table 3 reports the boundary IoU of both models.
     table3 = text.split("### Table 3")[1].split("###")[0]
     rows = [line for line in table3.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
@@ -69,5 +91,6 @@ def test_collect_only_marks_rows_without_runs(tmp_path):
     run_ablations.main(["--collect-only", "--shards", "unused.tar", "--output", str(tmp_path / "none"),
                         "--page", str(page), "--tables", "table3"])
     table3 = page.read_text().split("### Table 3")[1]
-    assert table3.count("not run") == 2 * 3  # two rows: mIoU, boundary IoU and per-seed cells
+    # two rows: mIoU, boundary IoU, difference and per-seed cells
+    assert table3.count("not run") == 2 * 4
     assert (tmp_path / "results" / "ablation_table3.png").is_file()
