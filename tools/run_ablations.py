@@ -1,21 +1,27 @@
 #!/usr/bin/env python
-"""Reproduce the structure of the GroupViT paper's ablations (Tables 1-4) on the synthetic benchmark.
+"""Reproduce the structure of the GroupViT paper's ablations (Tables 1-4) on the synthetic benchmark,
+with the thesis terms (from the start and as fine-tunes), PACL, CLIPpy and the supervised upper bound.
 
-    python tools/run_ablations.py --seeds 0 1 2 --jobs 2          # all tables, writes docs/RESULTS.md
-    python tools/run_ablations.py --smoke --output /tmp/abl ...   # one seed, a few iterations
+    python tools/run_ablations.py --seeds 0 1 2 3 4 --jobs 2        # everything, writes docs/RESULTS.md
+    python tools/run_ablations.py --tables table1 table3 ...        # some tables
+    python tools/run_ablations.py --smoke --output /tmp/abl ...     # one seed, a few iterations
 
-Every setting is a config under configs/ablations/ (sizes and schedule fixed there) and every
-(config, seed) pair one `train_net.py` run in <output>/<config>/seed<k>: training on the synthetic
-captions, then the zero-shot evaluation (SemSegEvaluator mIoU and BoundaryIoUEvaluator bIoU) on
-`synthetic_val`. Table 4's plain ViT is trained once a seed and evaluated with each non-parametric
-grouping (`--eval-only`). Finished runs are read back, not repeated, so an interrupted regeneration
-resumes. The results go between the ablation markers of the results page (the rest of the page is
-kept), with a plot per table and example group pictures next to it.
+Every setting is a config under configs/ablations/ (the main job's recipe, configs/synthetic/
+groupvit_tiny.yaml, with what its table varies) and every (config, seed) pair one `train_net.py` run in
+<output>/<config>/seed<k>: training on the synthetic captions, then the zero-shot evaluation
+(SemSegEvaluator mIoU and BoundaryIoUEvaluator bIoU) on `synthetic_val`. Fine-tuning rows and the
+supervised upper bound start from the main job's run of the same seed, which runs first. Table 4's
+plain ViT is trained once a seed and evaluated with each non-parametric grouping (`--eval-only`).
+Finished runs are read back, not repeated, so an interrupted regeneration resumes. The results go
+between the ablation markers of the results page (the rest of the page is kept): per table, each
+row's difference to the table's reference row (paired by seed, with a t interval), a plot, and the
+same validation images for every row.
 """
 import argparse
 import json
 import os
 import statistics
+import textwrap
 import time
 from typing import NamedTuple, Tuple
 
@@ -33,6 +39,7 @@ class Row(NamedTuple):
     config: str  # file under configs/ablations
     grouping: str = ""  # an --eval-only pass with MODEL.GROUPVIT.ZERO_SHOT.GROUPING, "" for the training run's
     paper: str = ""  # the paper's mask mIoU for the row (its scale, not ours)
+    init_from: str = ""  # a config whose run of the same seed gives this row's starting weights
 
 
 class Table(NamedTuple):
@@ -71,10 +78,35 @@ TABLES = (
         Row(("GroupViT", "2-stage grouping"), "two_stage", paper="51.2"),
     ), reference=("two_stage", "")),
 )
+# The thesis terms and the other systems, on the main job's recipe (configs/ablations/main_job.yaml).
+TABLES += (
+    Table("thesis_scratch", "Thesis terms trained from the start", ("term",), (
+        Row(("none (the main job: non-noisy multi-label loss)",), "main_job"),
+        Row(("paper's multi-label loss instead",), "scratch_paper_multi_label"),
+        Row(("group entropy GE",), "scratch_ge"),
+        Row(("label entropy LE",), "scratch_le"),
+        Row(("segment-affinity entropy SE",), "scratch_se"),
+    ), reference=("main_job", "")),
+    Table("thesis_finetune", "Thesis terms as a fine-tune of the main job (80 iterations, both Grouping Blocks)",
+          ("term",), (
+              Row(("none (control)",), "finetune", init_from="main_job"),
+              Row(("non-noisy multi-label loss",), "finetune_non_noisy", init_from="main_job"),
+              Row(("group entropy GE",), "finetune_ge", init_from="main_job"),
+              Row(("label entropy LE",), "finetune_le", init_from="main_job"),
+              Row(("segment-affinity entropy SE",), "finetune_se", init_from="main_job"),
+          ), reference=("finetune", "")),
+    Table("systems", "GroupViT, PACL and CLIPpy on the same data, and the supervised upper bound", ("system",), (
+        Row(("GroupViT (the main job)",), "main_job"),
+        Row(("PACL",), "pacl"),
+        Row(("CLIPpy",), "clippy"),
+        Row(("supervised upper bound (Table 5 protocol)",), "supervised", init_from="main_job"),
+    ), reference=("main_job", "")),
+)
 # The run whose group pictures illustrate the page.
 PICTURES_FROM = "two_stage"
 # Validation images shown for every row of a table (the first ones of the split, the same for all).
 TABLE_PICTURES = 4
+INIT_FROM = {r.config: r.init_from for t in TABLES for r in t.rows if r.init_from}
 SMOKE_OPTS = ["SOLVER.MAX_ITER", "2", "SOLVER.WARMUP_ITERS", "1", "SOLVER.IMS_PER_BATCH", "4",
               "DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER", "8", "DATASETS.IMAGE_TEXT.EPOCH_LENGTH", "8",
               "DATALOADER.NUM_WORKERS", "0"]
@@ -91,8 +123,11 @@ def _metrics(output):
 def training_run(config, seed, args):
     """The training run of `config` with `seed` (and the group pictures of the pictures run)."""
     pictures = ["TEST.GROUP_PICTURES", str(args.pictures)] if seed == args.seeds[0] else []
+    init = INIT_FROM.get(config)
+    weights = ["MODEL.WEIGHTS", os.path.join(args.output, init, f"seed{seed}", "model_final.pth")] if init else []
     return Run(os.path.join(CONFIGS, config + ".yaml"), os.path.join(args.output, config, f"seed{seed}"),
-               ["DATASETS.IMAGE_TEXT.SHARDS", json.dumps([args.shards])] + pictures + ["SEED", str(seed)] + args.opts)
+               ["DATASETS.IMAGE_TEXT.SHARDS", json.dumps([args.shards])] + weights + pictures + ["SEED", str(seed)]
+               + args.opts)
 
 
 def evaluation_run(config, seed, grouping, args):
@@ -247,7 +282,8 @@ def table_pictures(table, args, target):
         if not tiles:
             continue
         caption = Image.new("RGB", (170, 160), "white")
-        ImageDraw.Draw(caption).multiline_text((4, 60), "\n".join(x for x in row.label if x), fill="black")
+        lines = [line for x in row.label if x for line in textwrap.wrap(x, 26)]
+        ImageDraw.Draw(caption).multiline_text((4, 50), "\n".join(lines), fill="black")
         strips.append(np.concatenate([np.asarray(caption)] + tiles, axis=1))
         width = max(width, strips[-1].shape[1])
     if not strips:
@@ -293,10 +329,14 @@ def main(argv=None):
 
     # Training runs first (one per config and seed), then the extra --eval-only passes.
     settings = sorted({(r.config, r.grouping) for t in tables for r in t.rows}, key=lambda s: (s[1] != "", s))
-    trains = sorted({(c, s) for c, _ in settings for s in args.seeds})
+    # A row that starts from another config's run needs that run, of every seed, first.
+    configs = {c for c, _ in settings} | {INIT_FROM[c] for c, _ in settings if c in INIT_FROM}
+    trains = sorted((c, s) for c in configs for s in args.seeds)
     start = time.time()
     if not args.collect_only:
-        run_all([training_run(c, s, args) for c, s in trains], jobs=args.jobs, log_name="run.log")
+        for later in (False, True):
+            run_all([training_run(c, s, args) for c, s in trains if (c in INIT_FROM) == later], jobs=args.jobs,
+                    log_name="run.log")
         run_all([evaluation_run(c, s, g, args) for c, g in settings if g for s in args.seeds], jobs=args.jobs,
                 log_name="run.log")
     metrics = {(c, g): [_metrics(evaluation_run(c, s, g, args).output_dir if g else
@@ -304,7 +344,7 @@ def main(argv=None):
                for c, g in settings}
     elapsed = time.time() - start
 
-    parts = ["## Ablations at small scale (GroupViT paper, Tables 1-4)", "",
+    parts = ["## Ablations at small scale (GroupViT paper, Tables 1-4; thesis terms; PACL and CLIPpy)", "",
              "Regenerate with `python tools/run_ablations.py --seeds " + " ".join(map(str, args.seeds))
              + " --jobs 2`" + (" (smoke run)" if args.smoke else "")
              + (f", overrides `{' '.join(args.opts)}`" if args.opts else "") + ". "

@@ -12,7 +12,7 @@ from .picture_writer import PictureWriter
 
 def write_pictures(model, sample, prediction, metadata, output_dir, stem):
     """Save `<stem>_seg.png` (segmentation overlay) and `<stem>_groups_stage<l>.png` (per grouping
-    stage) for one evaluated sample. Returns the written paths."""
+    stage, for models with `group_maps`) for one evaluated sample. Returns the written paths."""
     os.makedirs(output_dir, exist_ok=True)
     image = sample["image"].permute(1, 2, 0).cpu().numpy().astype(np.uint8)
     h, w = image.shape[:2]
@@ -23,7 +23,9 @@ def write_pictures(model, sample, prediction, metadata, output_dir, stem):
         path = os.path.join(output_dir, f"{stem}_seg.png")
         Image.fromarray(draw_semantic_segmentation(image, labels, metadata)).save(path)
         paths.append(path)
-    for stage, groups in enumerate(model.group_maps(sample), start=1):
+    # A model without learned groups (PACL, a supervised head) gets its segmentation picture only.
+    group_maps = model.group_maps(sample) if hasattr(model, "group_maps") else []
+    for stage, groups in enumerate(group_maps, start=1):
         path = os.path.join(output_dir, f"{stem}_groups_stage{stage}.png")
         groups = groups.cpu().numpy()
         Image.fromarray(overlay_groups(image, groups, int(groups.max()) + 1)).save(path)

@@ -31,3 +31,22 @@ def test_group_pictures_for_the_first_images_only(benchmarks, tiny_weights, tmp_
             assert im.format == "PNG" and im.mode == "RGB"
             assert im.size == (width, height), file
             im.verify()
+
+
+def test_a_model_without_groups_gets_its_segmentation_picture_only(tmp_path):
+    import torch
+    from detectron2.data import MetadataCatalog
+
+    from groupvit_d2.evaluation.group_pictures import GroupPicturesWriter
+
+    name = "pictures_without_groups_test"
+    MetadataCatalog.get(name).set(stuff_classes=["background", "ball"], stuff_colors=[(0, 0, 0), (255, 0, 0)])
+    model = torch.nn.Identity()  # no group_maps: a supervised head or PACL
+    writer = GroupPicturesWriter(name, model, str(tmp_path), max_images=1)
+    sample = {"image": torch.zeros(3, 16, 24, dtype=torch.uint8), "file_name": "a/img.jpg"}
+    sem_seg = torch.zeros(2, 16, 24)
+    sem_seg[1, :, 12:] = 1.0
+    writer.process([sample, dict(sample, file_name="b.jpg")], [{"sem_seg": sem_seg}] * 2)
+    assert os.listdir(tmp_path) == ["img_seg.png"]
+    with Image.open(tmp_path / "img_seg.png") as im:
+        assert im.size == (24, 16)

@@ -51,17 +51,22 @@ def test_page_section_is_replaced_not_duplicated(tmp_path):
     assert text.count(run_ablations.BEGIN) == 1
 
 
-def test_smoke_regeneration(tmp_path):
+def _smoke(tmp_path, tables, opts, write_train_seg=False):
+    """The page's text after a smoke regeneration of `tables`; every row's run is checked."""
     root = tmp_path / "datasets"
     meta = generate_synthetic_dataset(str(root / "synthetic"), seed=0, num_train=8, num_val=2, image_size=32,
-                                      max_image_size=40, shard_size=8, write_train_seg=False)
+                                      max_image_size=40, shard_size=8, write_train_seg=write_train_seg)
+    assert meta["num_val"] == 2
     page = tmp_path / "docs" / "RESULTS.md"
     env = dict(os.environ, DETECTRON2_DATASETS=str(root), OMP_NUM_THREADS="1")
     subprocess.run([sys.executable, os.path.join(REPO, "tools", "run_ablations.py"), "--smoke", "--jobs", "2",
-                    "--output", str(tmp_path / "runs"), "--page", str(page), "--pictures", "1"] + SMALL,
-                   check=True, env=env, cwd=REPO, timeout=1800)
+                    "--tables"] + tables + ["--output", str(tmp_path / "runs"), "--page", str(page), "--pictures", "1"]
+                   + opts, check=True, env=env, cwd=REPO, timeout=1800)
     text = page.read_text()
     for table in run_ablations.TABLES:
+        if table.key not in tables:
+            assert table.title not in text
+            continue
         assert table.title in text
         assert (tmp_path / "docs" / "results" / f"ablation_{table.key}.png").stat().st_size > 0
         for row in table.rows:
@@ -70,20 +75,31 @@ def test_smoke_regeneration(tmp_path):
                 out = out / f"eval_{row.grouping}"
             with open(out / "inference" / "results.json") as f:
                 assert 0.0 <= json.load(f)["synthetic_val"]["sem_seg"]["mIoU"] <= 100.0
-    assert (tmp_path / "docs" / "results" / "ablation_groups.png").is_file()
-    # Every table shows the same validation images for each of its rows, and compares each row with
-    # its reference row.
-    for table in run_ablations.TABLES:
+        # The same validation images for each row, and each row compared with the reference row.
         assert (tmp_path / "docs" / "results" / f"ablation_{table.key}_groups.png").stat().st_size > 0
         section = text.split(f"### {table.title}")[1].split("###")[0]
         assert section.count("| reference |") == sum(
             (r.config, r.grouping) == table.reference for r in table.rows) == 1
         assert "(1 seed)" in section
+    return text
+
+
+def test_smoke_regeneration_of_the_paper_tables(tmp_path):
+    text = _smoke(tmp_path, ["table1", "table2", "table3", "table4", "thesis_scratch"], SMALL)
+    assert (tmp_path / "docs" / "results" / "ablation_groups.png").is_file()
     # Table 3 reports the boundary IoU of both models.
     table3 = text.split("### Table 3")[1].split("###")[0]
     rows = [line for line in table3.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
     assert len(rows) == 2 and all(row.count("±") == 2 for row in rows)
-    assert meta["num_val"] == 2
+
+
+def test_smoke_regeneration_of_the_fine_tunes_and_the_other_systems(tmp_path):
+    # At the configs' own sizes: PACL's and CLIPpy's towers are built for their crops.
+    _smoke(tmp_path, ["thesis_finetune", "systems"], ["MODEL.DEVICE", "cpu"], write_train_seg=True)
+    # The fine-tunes and the supervised head start from the main job's run of the same seed.
+    for config in ("finetune_ge", "supervised"):
+        log = (tmp_path / "runs" / config / "seed0" / "run.log").read_text()
+        assert os.path.join("main_job", "seed0", "model_final.pth") in log
 
 
 def test_collect_only_marks_rows_without_runs(tmp_path):
