@@ -63,7 +63,9 @@ def test_plain_vit_trains_one_step(vit):
     tok = build_tokenizer(vit.tokenizer.context_length)
     g = torch.Generator().manual_seed(1)
     batch = [{"image": torch.randint(0, 256, (3, 96, 96), generator=g, dtype=torch.uint8),
-              "text": tok([f"a red ball {i}", f"a photo of a ball{i}.", f"a photo of a box{i}."])} for i in range(3)]
+              "text": tok([f"a red ball {i}", f"a photo of a ball{i}.", f"a photo of a box{i}."]),
+              # The recipe's non-noisy multi-label loss compares the labels as strings.
+              "raw_labels": [f"ball{i}", f"box{i}"]} for i in range(3)]
     vit.train()
     losses = vit(batch)
     assert set(losses) == {"loss_contrastive", "loss_multi_label"}
