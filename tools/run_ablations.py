@@ -87,7 +87,7 @@ TABLES += (
         Row(("label entropy LE",), "scratch_le"),
         Row(("segment-affinity entropy SE",), "scratch_se"),
     ), reference=("main_job", "")),
-    Table("thesis_finetune", "Thesis terms as a fine-tune of the main job (80 iterations, both Grouping Blocks)",
+    Table("thesis_finetune", "Thesis terms as a fine-tune of the main job (80 iterations, Grouping Blocks only)",
           ("term",), (
               Row(("none (control)",), "finetune", init_from="main_job"),
               Row(("non-noisy multi-label loss",), "finetune_non_noisy", init_from="main_job"),
@@ -121,7 +121,8 @@ def _metrics(output):
 
 
 def training_run(config, seed, args):
-    """The training run of `config` with `seed` (and the group pictures of the pictures run)."""
+    """The training run of `config` with `seed`: group pictures on the first seed, and the starting
+    weights of a row that fine-tunes another config's run."""
     pictures = ["TEST.GROUP_PICTURES", str(args.pictures)] if seed == args.seeds[0] else []
     init = INIT_FROM.get(config)
     weights = ["MODEL.WEIGHTS", os.path.join(args.output, init, f"seed{seed}", "model_final.pth")] if init else []
